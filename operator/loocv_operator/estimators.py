@@ -1,0 +1,154 @@
+"""Building the estimator a manifest names, from an allowlist only.
+
+A manifest is user input: importing whatever module it names would let anyone who can create
+a LOOCVRun run code in the trainer (or the operator). So a name is checked against the
+allowlist *before* anything is imported. The allowlist is sklearn by default and extended
+only by whoever runs the process (LOOCV_ESTIMATOR_ALLOWLIST, an operator setting or a CLI
+flag), never by a manifest.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sklearn.base import BaseEstimator, clone, is_classifier, is_regressor
+from sklearn.pipeline import Pipeline
+
+from .errors import InvalidInput
+from .spec import ModelSpec, StepSpec
+
+DEFAULT_ALLOWLIST: tuple[str, ...] = ("sklearn",)
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)+$")
+
+
+def allowlist_from_env(extra: Iterable[str] = ()) -> tuple[str, ...]:
+    """The default allowlist plus the admin's additions (comma-separated module prefixes)."""
+    configured = os.environ.get("LOOCV_ESTIMATOR_ALLOWLIST", "")
+    prefixes = [*DEFAULT_ALLOWLIST, *configured.split(","), *extra]
+    return tuple(dict.fromkeys(p.strip().rstrip(".") for p in prefixes if p.strip()))
+
+
+def is_allowed(name: str, allowlist: Sequence[str]) -> bool:
+    """``sklearn`` admits ``sklearn.x.Y`` but not ``sklearnx.Y``; private parts never pass."""
+    if not _NAME.match(name):
+        return False
+    return any(name == p or name.startswith(p + ".") for p in allowlist)
+
+
+def resolve(name: str, field: str, allowlist: Sequence[str]) -> type[BaseEstimator]:
+    if not is_allowed(name, allowlist):
+        raise InvalidInput(
+            field,
+            f"{name!r} is not allowed: estimators must be public classes under "
+            f"{', '.join(allowlist)} (the cluster admin can extend the allowlist)",
+        )
+    module_name, _, class_name = name.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        raise InvalidInput(field, f"no module {module_name!r}") from None
+    cls = getattr(module, class_name, None)
+    if not (inspect.isclass(cls) and issubclass(cls, BaseEstimator)):
+        raise InvalidInput(field, f"{name!r} is not a scikit-learn estimator class")
+    return cls
+
+
+def _is_nested(value: Any) -> bool:
+    return isinstance(value, Mapping) and "estimator" in value and set(value) <= {
+        "estimator",
+        "params",
+    }
+
+
+def build_step(
+    step: StepSpec | Mapping[str, Any], field: str, allowlist: Sequence[str], seed: int | None
+) -> BaseEstimator:
+    """One estimator; a parameter given as {estimator, params} is built the same way."""
+    if isinstance(step, Mapping):
+        step = StepSpec.model_validate(step)
+    cls = resolve(step.estimator, f"{field}.estimator", allowlist)
+    accepted = set(cls().get_params(deep=False)) if _constructible(cls) else None
+    params: dict[str, Any] = {}
+    for key, value in step.params.items():
+        if accepted is not None and key not in accepted:
+            raise InvalidInput(
+                f"{field}.params.{key}",
+                f"{step.estimator} has no parameter {key!r} "
+                f"(it takes: {', '.join(sorted(accepted))})",
+            )
+        if _is_nested(value):
+            value = build_step(value, f"{field}.params.{key}", allowlist, seed)
+        params[key] = value
+    if seed is not None and accepted is not None and "random_state" in accepted:
+        params.setdefault("random_state", seed)
+    try:
+        estimator = cls(**params)
+    except TypeError as exc:
+        raise InvalidInput(f"{field}.params", str(exc)) from None
+    _validate_params(estimator, f"{field}.params")
+    return estimator
+
+
+def _constructible(cls: type[BaseEstimator]) -> bool:
+    try:
+        cls()
+    except TypeError:
+        return False
+    return True
+
+
+def _validate_params(estimator: BaseEstimator, field: str) -> None:
+    """Catch bad values (C=-1) now, not N times at fit time."""
+    validate = getattr(estimator, "_validate_params", None)
+    if validate is None:
+        return
+    try:
+        validate()
+    except (ValueError, TypeError) as exc:
+        match = re.search(r"The '(\w+)' parameter", str(exc))
+        where = f"{field}.{match.group(1)}" if match else field
+        raise InvalidInput(where, str(exc)) from None
+
+
+def build_estimator(
+    model: ModelSpec, allowlist: Sequence[str], seed: int | None = None
+) -> BaseEstimator:
+    """The model as a fresh, unfitted estimator (a Pipeline when there is preprocessing)."""
+    final = build_step(model, "spec.model", allowlist, seed)
+    if not model.preprocessing:
+        return final
+    steps: list[tuple[str, Any]] = []
+    used: set[str] = set()
+    for i, step in enumerate(model.preprocessing):
+        estimator = build_step(step, f"spec.model.preprocessing[{i}]", allowlist, seed)
+        steps.append((_unique(step.name or type(estimator).__name__.lower(), used), estimator))
+    steps.append((_unique(model.name or type(final).__name__.lower(), used), final))
+    return Pipeline(steps)
+
+
+def _unique(name: str, used: set[str]) -> str:
+    candidate, n = name, 1
+    while candidate in used:
+        n += 1
+        candidate = f"{name}{n}"
+    used.add(candidate)
+    return candidate
+
+
+def task_of(estimator: BaseEstimator) -> str:
+    if is_classifier(estimator):
+        return "classification"
+    if is_regressor(estimator):
+        return "regression"
+    raise InvalidInput(
+        "spec.model.estimator", f"{type(estimator).__name__} is neither a classifier nor a regressor"
+    )
+
+
+def fresh(estimator: BaseEstimator) -> BaseEstimator:
+    return clone(estimator)

@@ -1,0 +1,119 @@
+"""The run plan (plan.json): everything a trainer needs to run its batch, and nothing else.
+
+The operator (or the local executor) writes it once; every trainer pod reads it from the
+store, so a Job carries only the plan's address and its batch number. The plan pins the
+spec and the data by digest, so a trainer never computes folds for data the plan was not
+made for.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .datasets import Dataset
+from .errors import InvalidInput
+from .estimators import task_of
+from .folds import Fold, auto_folds_per_job, plan_batches, plan_folds
+from .results import to_python
+from .spec import LOOCVRunSpec, parse_spec
+from .store import RunLocation
+
+PLAN_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Plan:
+    location: RunLocation
+    spec: LOOCVRunSpec
+    spec_digest: str
+    dataset_digest: str
+    n_samples: int
+    task: str
+    classes: list[Any] | None
+    folds: list[Fold]
+    batches: list[list[int]]
+    created: float = field(default_factory=time.time)
+
+    @property
+    def n_folds(self) -> int:
+        return len(self.folds)
+
+    def to_json(self) -> bytes:
+        data = {
+            "version": PLAN_VERSION,
+            "run": {
+                "namespace": self.location.namespace,
+                "name": self.location.name,
+                "uid": self.location.uid,
+            },
+            "spec": self.spec.model_dump(mode="json", by_alias=True, exclude_none=True),
+            "specDigest": self.spec_digest,
+            "datasetDigest": self.dataset_digest,
+            "nSamples": self.n_samples,
+            "task": self.task,
+            "classes": self.classes,
+            "folds": [list(f.test) for f in self.folds],
+            "batches": self.batches,
+            "created": self.created,
+        }
+        return json.dumps(data, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes | str, source: str = "plan.json") -> Plan:
+        try:
+            data = json.loads(raw)
+            if data.get("version") != PLAN_VERSION:
+                raise InvalidInput(source, f"unsupported plan version {data.get('version')!r}")
+            run = data["run"]
+            return cls(
+                location=RunLocation(run["namespace"], run["name"], run["uid"]),
+                spec=parse_spec(data["spec"]),
+                spec_digest=data["specDigest"],
+                dataset_digest=data["datasetDigest"],
+                n_samples=int(data["nSamples"]),
+                task=data["task"],
+                classes=data["classes"],
+                folds=[Fold(i, tuple(t)) for i, t in enumerate(data["folds"])],
+                batches=[list(b) for b in data["batches"]],
+                created=float(data.get("created", 0.0)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInput(source, f"not a valid plan: {exc}") from None
+
+
+def make_plan(
+    location: RunLocation, spec: LOOCVRunSpec, dataset: Dataset, estimator: Any
+) -> Plan:
+    """Plan folds and batches for a run; deterministic from its inputs."""
+    task = task_of(estimator)
+    classification = task == "classification"
+    classes = [to_python(c) for c in np.unique(dataset.y)] if classification else None
+    if classification and classes is not None and len(classes) < 2:
+        raise InvalidInput("spec.dataset", "classification needs at least 2 classes in the target")
+    if not classification and not np.issubdtype(dataset.y.dtype, np.number):
+        raise InvalidInput(
+            "spec.dataset.target", f"{type(estimator).__name__} is a regressor but the target "
+            "is not numeric",
+        )
+    folds = plan_folds(
+        spec.strategy, dataset.y, dataset.groups, spec.execution.seed, classification
+    )
+    per_job = spec.execution.folds_per_job
+    if per_job == "auto":
+        per_job = auto_folds_per_job(len(folds), spec.execution.max_concurrent_jobs)
+    return Plan(
+        location=location,
+        spec=spec,
+        spec_digest=spec.digest(),
+        dataset_digest=dataset.digest(),
+        n_samples=dataset.n_samples,
+        task=task,
+        classes=classes,
+        folds=folds,
+        batches=plan_batches(len(folds), per_job),
+    )

@@ -1,0 +1,105 @@
+"""Per-fold results: what a trainer writes (one JSON object per fold) and everyone reads.
+
+A fold holds out one sample under LeaveOneOut and several under KFold/LeaveOneGroupOut, so
+a result carries one record per held-out sample. A failed fold keeps its samples (row, id,
+true label) with no prediction, and the error, so the report can still list them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+
+Label = int | float | str | bool
+
+
+def to_python(value: Any) -> Any:
+    """numpy scalars to plain Python, so JSON round-trips exactly (floats via repr)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    row: int
+    id: str
+    y_true: Label
+    y_pred: Label | None = None
+    proba: list[float] | None = None
+    loss: float | None = None
+
+
+@dataclass(frozen=True)
+class FoldError:
+    type: str
+    message: str
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    index: int
+    samples: list[SampleResult]
+    fit_seconds: float = 0.0
+    predict_seconds: float = 0.0
+    error: FoldError | None = None
+    path: str = "brute-force"
+    trainer_version: str = __version__
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_json(self) -> bytes:
+        data = asdict(self)
+        return json.dumps(data, separators=(",", ":"), allow_nan=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> FoldResult:
+        data = json.loads(raw)
+        error = data.get("error")
+        return cls(
+            index=int(data["index"]),
+            samples=[SampleResult(**s) for s in data["samples"]],
+            fit_seconds=float(data.get("fit_seconds", 0.0)),
+            predict_seconds=float(data.get("predict_seconds", 0.0)),
+            error=FoldError(**error) if error else None,
+            path=str(data.get("path", "brute-force")),
+            trainer_version=str(data.get("trainer_version", "")),
+            extra=dict(data.get("extra", {})),
+        )
+
+
+def is_finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def unique_by_index(results: Iterable[FoldResult]) -> dict[int, FoldResult]:
+    """Each fold counted exactly once: a later result for the same index replaces the earlier."""
+    return {r.index: r for r in results}
+
+
+def load_results(store: Any, folds_prefix: str) -> list[FoldResult]:
+    """Every readable fold result below a run's folds/ prefix, ordered by fold index.
+
+    An object that does not parse is left out (it counts as missing, and a trainer recomputes
+    it): atomic writes mean this happens only when someone edits the store by hand.
+    """
+    results: dict[int, FoldResult] = {}
+    for key in store.list(folds_prefix):
+        if not key.endswith(".json"):
+            continue
+        try:
+            result = FoldResult.from_json(store.get(key))
+        except (KeyError, ValueError, TypeError):
+            continue
+        results[result.index] = result
+    return [results[i] for i in sorted(results)]

@@ -1,0 +1,347 @@
+"""The LOOCVRun manifest as one typed model.
+
+The CLI, the trainer and the operator all parse manifests through this module, and the CRD's
+OpenAPI schema is generated from it, so every entry point accepts exactly the same documents.
+Unknown fields and wrong types are errors: a typo in a gate threshold must not silently
+disable the gate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+
+from .errors import InvalidInput
+
+API_GROUP = "loocv.dev"
+API_VERSION = "v1alpha1"
+KIND = "LOOCVRun"
+BUILTIN_DATASETS = ("iris", "wine", "breast_cancer", "digits", "diabetes")
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+DOTTED_NAME = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$"
+
+LabelValue = int | str
+
+
+class _Model(BaseModel):
+    """camelCase on the wire (like every Kubernetes API), snake_case in Python."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        frozen=True,
+    )
+
+
+class DatasetSpec(_Model):
+    """Where the samples come from: a scikit-learn bundled set, or a file."""
+
+    builtin: Literal["iris", "wine", "breast_cancer", "digits", "diabetes"] | None = None
+    uri: Annotated[str, Field(min_length=1)] | None = Field(
+        default=None, description="s3://bucket/key or a local path to a .csv, .parquet or .npz"
+    )
+    format: Literal["csv", "parquet", "npz"] | None = Field(
+        default=None, description="defaults to the file's extension"
+    )
+    target: str | None = Field(default=None, description="target column (csv, parquet)")
+    features: list[str] | None = Field(
+        default=None, description="feature columns; default: every column but target/id/group"
+    )
+    id_column: str | None = None
+    group_column: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DatasetSpec:
+        if (self.builtin is None) == (self.uri is None):
+            raise ValueError("give exactly one of 'builtin' or 'uri'")
+        if self.builtin is not None and (
+            self.target or self.features or self.id_column or self.group_column or self.format
+        ):
+            raise ValueError(
+                "'target', 'features', 'idColumn', 'groupColumn' and 'format' apply to 'uri' only"
+            )
+        return self
+
+    @property
+    def file_format(self) -> str:
+        """The format, from the field or the file's extension."""
+        if self.format:
+            return self.format
+        suffix = Path((self.uri or "").split("?")[0]).suffix.lower().lstrip(".")
+        if suffix in ("csv", "parquet", "npz"):
+            return suffix
+        if suffix == "pq":
+            return "parquet"
+        raise InvalidInput(
+            "spec.dataset.format",
+            f"cannot tell the format of {self.uri!r} from its extension; set 'format' "
+            "to csv, parquet or npz",
+        )
+
+
+class StepSpec(_Model):
+    """One estimator by import path, e.g. sklearn.preprocessing.StandardScaler."""
+
+    estimator: Annotated[str, Field(pattern=DOTTED_NAME)]
+    params: dict[str, Any] = Field(default_factory=dict)
+    name: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")] | None = None
+
+
+class ModelSpec(StepSpec):
+    """The model: an estimator, its parameters and the preprocessing steps before it."""
+
+    preprocessing: list[StepSpec] = Field(default_factory=list)
+
+
+class SubsetSpec(_Model):
+    """Hold out only these samples; every fold still trains on all the other samples."""
+
+    indices: list[Annotated[int, Field(ge=0)]] | None = Field(default=None, min_length=1)
+    labels: list[LabelValue] | None = Field(default=None, min_length=1)
+    stratified_sample: Annotated[int, Field(ge=1)] | None = None
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SubsetSpec:
+        given = [x for x in (self.indices, self.labels, self.stratified_sample) if x is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'indices', 'labels' or 'stratifiedSample'")
+        return self
+
+
+class StrategySpec(_Model):
+    type: Literal["LeaveOneOut", "KFold", "LeaveOneGroupOut"] = "LeaveOneOut"
+    k: Annotated[int, Field(ge=2)] | None = Field(default=None, description="folds for KFold")
+    shuffle: bool = Field(default=False, description="KFold: shuffle with execution.seed")
+    subset: SubsetSpec | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StrategySpec:
+        if self.type == "KFold" and self.k is None:
+            raise ValueError("KFold needs 'k'")
+        if self.type != "KFold" and (self.k is not None or self.shuffle):
+            raise ValueError("'k' and 'shuffle' apply to KFold only")
+        if self.subset is not None and self.type != "LeaveOneOut":
+            raise ValueError("'subset' applies to LeaveOneOut only")
+        return self
+
+
+class Toleration(_Model):
+    key: str | None = None
+    operator: Literal["Exists", "Equal"] | None = None
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = None
+
+
+Quantity = int | str
+
+
+class ResourcesSpec(_Model):
+    requests: dict[str, Quantity] = Field(default_factory=dict)
+    limits: dict[str, Quantity] = Field(default_factory=dict)
+
+
+class ExecutionSpec(_Model):
+    """How the folds are spread over Jobs and pods (and, locally, over processes)."""
+
+    folds_per_job: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        default="auto", description="folds per Job; 'auto' sizes batches from the fold count"
+    )
+    max_concurrent_jobs: Annotated[int, Field(ge=1, le=1000)] = 4
+    retries: Annotated[int, Field(ge=0, le=100)] = 3
+    image: str | None = Field(default=None, description="trainer image; operator default if unset")
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[Toleration] = Field(default_factory=list)
+    priority_class_name: str | None = None
+    queue_name: str | None = Field(default=None, description="Kueue LocalQueue name")
+    seed: int = Field(default=0, description="random_state for estimators that take one")
+    fast_path: Literal["auto", "off", "approximate"] = "auto"
+    active_deadline_seconds: Annotated[int, Field(ge=1)] | None = None
+    ttl_seconds_after_finished: Annotated[int, Field(ge=0)] = 3600
+
+
+class SecretRef(_Model):
+    name: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253)]
+
+
+class KeyedSecretRef(SecretRef):
+    key: str = "salt"
+
+
+class StorageSpec(_Model):
+    uri: str | None = Field(default=None, description="s3://bucket/prefix/ or a local directory")
+    endpoint: str | None = Field(default=None, description="S3 endpoint URL (MinIO, Ceph, …)")
+    region: str | None = None
+    secret_ref: SecretRef | None = Field(
+        default=None, description="Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+    )
+    delete_on_delete: bool = False
+
+
+class MinBound(_Model):
+    min: float
+
+
+class MaxBound(_Model):
+    max: float
+
+
+class CountBound(_Model):
+    max: Annotated[int, Field(ge=0)]
+
+
+class GateSpec(_Model):
+    """Thresholds a run must meet; a breach fails the gate (exit 3, GatePassed=False)."""
+
+    accuracy: MinBound | None = None
+    class_recall: MinBound | None = Field(default=None, description="minimum recall of every class")
+    log_loss: MaxBound | None = None
+    brier: MaxBound | None = None
+    ece: MaxBound | None = None
+    mae: MaxBound | None = None
+    rmse: MaxBound | None = None
+    r2: MinBound | None = None
+    failed_folds: CountBound | None = None
+    failure_rate: MaxBound | None = None
+
+
+CLASSIFICATION_GATES = ("accuracy", "class_recall", "log_loss", "brier", "ece")
+REGRESSION_GATES = ("mae", "rmse", "r2")
+
+
+class PrivacySpec(_Model):
+    hash_sample_ids: bool = False
+    salt_secret_ref: KeyedSecretRef | None = Field(
+        default=None, description="Secret holding the HMAC salt (operator runs)"
+    )
+
+
+class LOOCVRunSpec(_Model):
+    dataset: DatasetSpec
+    model: ModelSpec
+    strategy: StrategySpec = Field(default_factory=StrategySpec)
+    execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
+    storage: StorageSpec = Field(default_factory=StorageSpec)
+    gate: GateSpec | None = None
+    privacy: PrivacySpec = Field(default_factory=PrivacySpec)
+    suspend: bool = False
+
+    def digest(self) -> str:
+        """A stable hash of everything that changes results (not suspend or concurrency)."""
+        data = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        data.pop("suspend", None)
+        data.get("execution", {}).pop("maxConcurrentJobs", None)
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+class Metadata(BaseModel):
+    """Kubernetes metadata: only what we use is checked, the rest is kept as given."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253)]
+    namespace: Annotated[str, Field(pattern=DNS_LABEL, max_length=63)] = "default"
+    uid: str | None = None
+
+
+class LOOCVRun(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    apiVersion: Literal["loocv.dev/v1alpha1"]  # noqa: N815 - Kubernetes spelling
+    kind: Literal["LOOCVRun"]
+    metadata: Metadata
+    spec: LOOCVRunSpec
+    status: dict[str, Any] | None = None
+
+
+class ManifestError(InvalidInput):
+    """Every problem of a manifest at once, each with its field path."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        where = problems[0][0] if len(problems) == 1 else source
+        message = problems[0][1] if len(problems) == 1 else f"{len(problems)} problems"
+        super().__init__(where, message)
+
+    def __str__(self) -> str:
+        return "\n".join(f"{where}: {message}" for where, message in self.problems)
+
+
+def _field_path(prefix: str, loc: tuple[int | str, ...]) -> str:
+    path = prefix
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part.startswith(("function-", "literal[", "constrained-")) or part in (
+            "int",
+            "str",
+        ):
+            continue  # pydantic's union-branch names are noise to a user
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def problems_of(error: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
+    """Turn pydantic's errors into (field path, message) pairs, without duplicates."""
+    seen: dict[str, str] = {}
+    for item in error.errors(include_url=False):
+        where = _field_path(prefix, item["loc"]) or prefix or "manifest"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown field"
+        if where in seen and message not in seen[where]:
+            seen[where] += f"; or {message}"
+        else:
+            seen.setdefault(where, message)
+    return list(seen.items())
+
+
+def parse_run(document: Any, source: str = "manifest") -> LOOCVRun:
+    """Validate a whole LOOCVRun document (dict), raising ManifestError with field paths."""
+    if not isinstance(document, dict):
+        raise ManifestError(source, [(source, "expected a LOOCVRun mapping at the top level")])
+    try:
+        return LOOCVRun.model_validate(document)
+    except ValidationError as exc:
+        raise ManifestError(source, problems_of(exc)) from None
+
+
+def parse_spec(spec: Any) -> LOOCVRunSpec:
+    """Validate the ``spec`` of a resource the operator received."""
+    try:
+        return LOOCVRunSpec.model_validate(spec)
+    except ValidationError as exc:
+        raise ManifestError("spec", problems_of(exc, "spec")) from None
+
+
+def load_manifest(path: str | Path) -> LOOCVRun:
+    """Read one LOOCVRun from a YAML (or JSON) file."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidInput(source, "no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(source, f"cannot read: {exc}") from None
+    try:
+        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise InvalidInput(source, f"not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
+    runs = [d for d in documents if isinstance(d, dict) and d.get("kind") == KIND]
+    if len(runs) != 1:
+        found = "no" if not runs else str(len(runs))
+        raise InvalidInput(source, f"expected exactly one LOOCVRun document, found {found}")
+    return parse_run(runs[0], source)

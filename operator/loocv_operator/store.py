@@ -1,0 +1,291 @@
+"""The result store: one interface, a local directory or S3, the same layout (design §5).
+
+Writes are atomic (a reader never sees half an object): a local file is written beside its
+target and renamed over it; an S3 PUT appears whole. Transient S3 failures (endpoint down,
+timeouts, 5xx) are retried with backoff until a deadline, so a store outage stalls a run
+instead of losing it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+from urllib.parse import urlparse
+
+from .errors import InvalidInput, StoreError
+
+T = TypeVar("T")
+RETRY_SECONDS = float(os.environ.get("LOOCV_STORE_RETRY_SECONDS", "300"))
+
+
+class Store(Protocol):
+    """Keys are relative, '/'-separated paths below the store's root."""
+
+    def put(self, key: str, data: bytes) -> None: ...
+    def get(self, key: str) -> bytes: ...  # KeyError when absent
+    def exists(self, key: str) -> bool: ...
+    def list(self, prefix: str) -> list[str]: ...
+    def delete_prefix(self, prefix: str) -> int: ...
+    def uri(self, key: str = "") -> str: ...
+
+
+class LocalStore:
+    """A directory; the same layout as S3 so `loocv report` works on either."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).expanduser().resolve()
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if path != self.root and self.root not in path.parents:
+            raise ValueError(f"key {key!r} escapes the store root")
+        return path
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{random.getrandbits(32):08x}.tmp")
+        try:
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except (FileNotFoundError, IsADirectoryError):
+            raise KeyError(key) from None
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str) -> list[str]:
+        base = self._path(prefix)
+        if not base.is_dir():
+            return []
+        keys = [
+            p.relative_to(self.root).as_posix()
+            for p in base.rglob("*")
+            if p.is_file() and not p.name.endswith(".tmp")
+        ]
+        return sorted(keys)
+
+    def delete_prefix(self, prefix: str) -> int:
+        keys = self.list(prefix)
+        for key in keys:
+            self._path(key).unlink(missing_ok=True)
+        return len(keys)
+
+    def uri(self, key: str = "") -> str:
+        return str(self.root / key) if key else str(self.root)
+
+
+def _is_transient(exc: BaseException) -> bool:
+    from botocore.exceptions import (
+        ClientError,
+        ConnectionClosedError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        ReadTimeoutError,
+    )
+
+    if isinstance(
+        exc, EndpointConnectionError | ConnectionClosedError | ConnectTimeoutError | ReadTimeoutError
+    ):
+        return True
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        code = exc.response.get("Error", {}).get("Code", "")
+        return int(status) >= 500 or code in ("SlowDown", "RequestTimeout", "Throttling")
+    return False
+
+
+def retrying(action: Callable[[], T], what: str, deadline_seconds: float = RETRY_SECONDS) -> T:
+    """Run ``action``, retrying transient store errors with capped exponential backoff."""
+    start = time.monotonic()
+    delay = 0.2
+    while True:
+        try:
+            return action()
+        except Exception as exc:
+            if not _is_transient(exc):
+                raise
+            if time.monotonic() - start + delay > deadline_seconds:
+                raise StoreError(f"{what}: store unavailable for {deadline_seconds:.0f}s: {exc}") from exc
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 10.0)
+
+
+def s3_client(endpoint: str | None = None, region: str | None = None) -> Any:
+    """A boto3 S3 client; credentials come from the environment (the Secret, in a pod)."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        retries={"max_attempts": 4, "mode": "standard"},
+        connect_timeout=5,
+        read_timeout=30,
+        s3={"addressing_style": "path"},
+    )
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint or os.environ.get("LOOCV_S3_ENDPOINT") or None,
+        region_name=region or os.environ.get("AWS_REGION") or "us-east-1",
+        config=config,
+    )
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise InvalidInput(uri, "expected s3://bucket/prefix")
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+class S3Store:
+    """S3 (or any S3-compatible server) below s3://bucket/prefix/."""
+
+    def __init__(self, uri: str, client: Any) -> None:
+        self.bucket, prefix = split_s3_uri(uri)
+        self.prefix = prefix.rstrip("/") + "/" if prefix.strip("/") else ""
+        self.client = client
+
+    def _key(self, key: str) -> str:
+        return self.prefix + key.lstrip("/")
+
+    def put(self, key: str, data: bytes) -> None:
+        retrying(
+            lambda: self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data),
+            f"writing {self.uri(key)}",
+        )
+
+    def get(self, key: str) -> bytes:
+        from botocore.exceptions import ClientError
+
+        def read() -> bytes:
+            try:
+                response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                    raise KeyError(key) from None
+                raise
+            body: bytes = response["Body"].read()
+            return body
+
+        return retrying(read, f"reading {self.uri(key)}")
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        def head() -> bool:
+            try:
+                self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+                return True
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                    return False
+                raise
+
+        return retrying(head, f"checking {self.uri(key)}")
+
+    def _pages(self, prefix: str) -> Iterator[dict[str, Any]]:
+        token: str | None = None
+        while True:
+            args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self._key(prefix)}
+            if token:
+                args["ContinuationToken"] = token
+            page: dict[str, Any] = retrying(
+                lambda: self.client.list_objects_v2(**args), f"listing {self.uri(prefix)}"
+            )
+            yield page
+            if not page.get("IsTruncated"):
+                return
+            token = page.get("NextContinuationToken")
+
+    def list(self, prefix: str) -> list[str]:
+        keys = [
+            obj["Key"][len(self.prefix) :]
+            for page in self._pages(prefix)
+            for obj in page.get("Contents", [])
+        ]
+        return sorted(keys)
+
+    def delete_prefix(self, prefix: str) -> int:
+        keys = self.list(prefix)
+        for start in range(0, len(keys), 1000):
+            chunk = [{"Key": self._key(k)} for k in keys[start : start + 1000]]
+            retrying(
+                lambda chunk=chunk: self.client.delete_objects(  # type: ignore[misc]
+                    Bucket=self.bucket, Delete={"Objects": chunk, "Quiet": True}
+                ),
+                f"deleting below {self.uri(prefix)}",
+            )
+        return len(keys)
+
+    def uri(self, key: str = "") -> str:
+        return f"s3://{self.bucket}/{self.prefix}{key}"
+
+
+def open_store(uri: str, endpoint: str | None = None, region: str | None = None) -> Store:
+    """The store for a URI: s3://… or a local directory (plain path or file://)."""
+    if uri.startswith("s3://"):
+        return S3Store(uri, s3_client(endpoint, region))
+    if uri.startswith("file://"):
+        uri = urlparse(uri).path
+    if "://" in uri:
+        raise InvalidInput("spec.storage.uri", f"unsupported scheme in {uri!r}; use s3:// or a path")
+    return LocalStore(uri)
+
+
+def read_uri(uri: str, endpoint: str | None = None, region: str | None = None) -> bytes:
+    """Read one whole object or file (datasets): s3://bucket/key or a local path."""
+    if uri.startswith("s3://"):
+        bucket, key = split_s3_uri(uri)
+        parent, _, name = key.rpartition("/")
+        store = S3Store(f"s3://{bucket}/{parent}", s3_client(endpoint, region))
+        try:
+            return store.get(name)
+        except KeyError:
+            raise InvalidInput(uri, "no such object in the store") from None
+    path = urlparse(uri).path if uri.startswith("file://") else uri
+    try:
+        return Path(path).expanduser().read_bytes()
+    except FileNotFoundError:
+        raise InvalidInput(uri, "no such file") from None
+    except OSError as exc:
+        raise InvalidInput(uri, f"cannot read: {exc.strerror}") from None
+
+
+@dataclass(frozen=True)
+class RunLocation:
+    """Where one run's objects live inside a store: <namespace>/<run>/<run-uid>/."""
+
+    namespace: str
+    name: str
+    uid: str
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.namespace}/{self.name}/{self.uid}/"
+
+    @property
+    def plan(self) -> str:
+        return self.prefix + "plan.json"
+
+    @property
+    def folds_prefix(self) -> str:
+        return self.prefix + "folds/"
+
+    def fold(self, index: int) -> str:
+        return f"{self.folds_prefix}{index}.json"
+
+    def artifact(self, name: str) -> str:
+        return self.prefix + name

@@ -1,0 +1,219 @@
+"""The trainer: runs one batch of folds and writes one result object per fold.
+
+The same code runs in a trainer pod (``loocv train --plan URI --batch N``, what the
+operator's Jobs call) and in the local executor's worker processes. It loads the data once,
+skips folds already in the store (a retried or preempted batch resumes), and isolates a
+failing fold: the error is recorded and the batch carries on.
+
+Exit codes (a contract with the Job's podFailurePolicy): 0 done, even with failed folds;
+2 invalid input, retrying cannot help; anything else a retryable failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.base import clone
+
+from .datasets import Dataset, load_dataset
+from .errors import EXIT_ERROR, EXIT_INVALID, EXIT_OK, InvalidInput, StoreError
+from .estimators import allowlist_from_env, build_estimator
+from .folds import Fold
+from .plan import Plan
+from .privacy import IdHasher, hasher_for
+from .results import FoldError, FoldResult, SampleResult, to_python
+from .store import Store, open_store, read_uri
+
+log = logging.getLogger("loocv.trainer")
+MAX_ERROR_CHARS = 2000
+MAX_WARNINGS = 3
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    computed: int
+    skipped: int
+    failed: int
+
+
+class FoldRunner:
+    """Holds what every fold of a process shares: the data, the estimator, the class order."""
+
+    def __init__(self, plan: Plan, dataset: Dataset, estimator: Any, hasher: IdHasher) -> None:
+        if dataset.digest() != plan.dataset_digest:
+            raise InvalidInput(
+                dataset.source, "the data differ from the data the run was planned on"
+            )
+        self.plan = plan
+        self.dataset = dataset
+        self.estimator = estimator
+        self.hasher = hasher
+        self.classification = plan.task == "classification"
+        self.all_classes = np.unique(dataset.y) if self.classification else None
+        self.rows = np.arange(dataset.n_samples)
+
+    def _samples(self, test: Sequence[int]) -> list[SampleResult]:
+        y = self.dataset.y
+        return [
+            SampleResult(row=int(r), id=self.hasher(self.dataset.ids[r]), y_true=to_python(y[r]))
+            for r in test
+        ]
+
+    def run(self, fold: Fold) -> FoldResult:
+        test = np.asarray(fold.test, dtype=np.intp)
+        train = np.delete(self.rows, test)  # ascending, as cross_val_predict slices it
+        X, y = self.dataset.X, self.dataset.y
+        model = clone(self.estimator)
+        messages: list[str] = []
+        fit_s = predict_s = 0.0
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                start = time.perf_counter()
+                model.fit(X[train], y[train])
+                fit_s = time.perf_counter() - start
+                start = time.perf_counter()
+                predicted = model.predict(X[test])
+                proba = self._proba(model, X[test])
+                predict_s = time.perf_counter() - start
+            messages = list(dict.fromkeys(str(w.message) for w in caught))[:MAX_WARNINGS]
+        except Exception as exc:  # a bad sample fails its fold, never the batch
+            return FoldResult(
+                index=fold.index,
+                samples=self._samples(fold.test),
+                fit_seconds=fit_s,
+                predict_seconds=predict_s,
+                error=FoldError(type(exc).__name__, str(exc)[:MAX_ERROR_CHARS]),
+            )
+        samples = []
+        for k, r in enumerate(fold.test):
+            p = proba[k].tolist() if proba is not None else None
+            samples.append(
+                SampleResult(
+                    row=int(r),
+                    id=self.hasher(self.dataset.ids[r]),
+                    y_true=to_python(y[r]),
+                    y_pred=to_python(predicted[k]),
+                    proba=p,
+                    loss=self._loss(y[r], predicted[k], p),
+                )
+            )
+        return FoldResult(
+            index=fold.index,
+            samples=samples,
+            fit_seconds=fit_s,
+            predict_seconds=predict_s,
+            extra={"warnings": messages} if messages else {},
+        )
+
+    def _proba(self, model: Any, X_test: np.ndarray) -> np.ndarray | None:
+        """Probabilities in the run's class order; a class absent from the training fold
+        gets 0, as cross_val_predict(method='predict_proba') does."""
+        if not self.classification or not hasattr(model, "predict_proba"):
+            return None
+        raw = np.asarray(model.predict_proba(X_test), dtype=np.float64)
+        assert self.all_classes is not None
+        full = np.zeros((raw.shape[0], len(self.all_classes)), dtype=np.float64)
+        full[:, np.searchsorted(self.all_classes, model.classes_)] = raw
+        return full
+
+    def _loss(self, y_true: Any, y_pred: Any, proba: list[float] | None) -> float:
+        if not self.classification:
+            return float((float(y_true) - float(y_pred)) ** 2)
+        if proba is None:
+            return float(y_true != y_pred)
+        assert self.all_classes is not None
+        p = proba[int(np.searchsorted(self.all_classes, y_true))]
+        return float(-math.log(max(p, float(np.finfo(np.float64).eps))))
+
+
+def run_batch(runner: FoldRunner, batch: int, store: Store) -> BatchOutcome:
+    """Run the folds of one batch that are not yet in the store."""
+    plan = runner.plan
+    if not 0 <= batch < len(plan.batches):
+        raise InvalidInput("--batch", f"batch {batch} does not exist (0..{len(plan.batches) - 1})")
+    computed = skipped = failed = 0
+    for index in plan.batches[batch]:
+        key = plan.location.fold(index)
+        if _readable(store, key):
+            skipped += 1
+            continue
+        result = runner.run(plan.folds[index])
+        store.put(key, result.to_json())
+        computed += 1
+        if result.error:
+            failed += 1
+            log.warning("fold %d failed: %s: %s", index, result.error.type, result.error.message)
+    return BatchOutcome(computed, skipped, failed)
+
+
+def _readable(store: Store, key: str) -> bool:
+    """Is the fold already done? One GET, not HEAD+GET; a stored result that does not parse
+    (edited by hand) is recomputed, not trusted."""
+    try:
+        FoldResult.from_json(store.get(key))
+    except (KeyError, ValueError, TypeError):
+        return False
+    return True
+
+
+def runner_for(plan: Plan, allowlist: Sequence[str]) -> FoldRunner:
+    dataset = load_dataset(plan.spec.dataset, plan.spec.storage)
+    estimator = build_estimator(plan.spec.model, allowlist, plan.spec.execution.seed)
+    return FoldRunner(plan, dataset, estimator, hasher_for(plan.spec.privacy))
+
+
+def open_plan(plan_uri: str, endpoint: str | None) -> tuple[Plan, Store]:
+    """Read plan.json and open the store it lives in (its root is the plan's address
+    without the run's <namespace>/<run>/<uid>/plan.json suffix)."""
+    plan = Plan.from_json(read_uri(plan_uri, endpoint), plan_uri)
+    suffix = plan.location.plan
+    if not plan_uri.endswith(suffix):
+        raise InvalidInput("--plan", f"{plan_uri} is not at <store>/{suffix}")
+    store = open_store(plan_uri[: -len(suffix)] or ".", endpoint, plan.spec.storage.region)
+    return plan, store
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="loocv train", description="Run one batch of folds of a planned LOOCV run."
+    )
+    parser.add_argument("--plan", required=True, help="address of plan.json (s3://… or path)")
+    parser.add_argument("--batch", required=True, type=int, help="batch number in the plan")
+    parser.add_argument("--endpoint", default=None, help="S3 endpoint (else LOOCV_S3_ENDPOINT)")
+    parser.add_argument("--allow", action="append", default=[], help="extra allowlist prefix")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        plan, store = open_plan(args.plan, args.endpoint)
+        runner = runner_for(plan, allowlist_from_env(args.allow))
+        start = time.perf_counter()
+        outcome = run_batch(runner, args.batch, store)
+    except InvalidInput as exc:
+        print(f"invalid input: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except StoreError as exc:
+        print(f"store error (retryable): {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    log.info(
+        "batch %d done in %.2fs: %d computed, %d already stored, %d failed",
+        args.batch,
+        time.perf_counter() - start,
+        outcome.computed,
+        outcome.skipped,
+        outcome.failed,
+    )
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
