@@ -94,7 +94,8 @@ def _read_table(data: bytes, fmt: str, source: str) -> Any:
         raise InvalidInput(source, "the file is empty")
     try:
         if fmt == "csv":
-            return pacsv.read_csv(io.BytesIO(data))
+            options = pacsv.ConvertOptions(strings_can_be_null=True)  # '' is missing
+            return pacsv.read_csv(io.BytesIO(data), convert_options=options)
         return pq.read_table(io.BytesIO(data))
     except (pa.ArrowInvalid, OSError) as exc:
         raise InvalidInput(source, f"cannot read as {fmt}: {exc}") from None

@@ -22,7 +22,7 @@ from .plan import Plan, make_plan
 from .privacy import hasher_for
 from .spec import LOOCVRun
 from .store import RunLocation, Store
-from .trainer import BatchOutcome, FoldRunner, run_batch
+from .trainer import BatchOutcome, FoldRunner, limit_math_threads, run_batch
 
 LOCAL_BATCHES_PER_WORKER = 8
 LOCAL_MAX_FOLDS_PER_BATCH = 64
@@ -71,6 +71,7 @@ _worker: dict[str, Any] = {}
 
 
 def _init_worker(runner: FoldRunner, store: Store) -> None:
+    _worker["limits"] = limit_math_threads()
     _worker["runner"] = runner
     _worker["store"] = store
 
@@ -100,8 +101,9 @@ def execute(
             progress(size)
 
     if workers <= 1:
-        for b, folds in enumerate(batches):
-            account(run_batch(runner, b, store), len(folds))
+        with limit_math_threads():
+            for b, folds in enumerate(batches):
+                account(run_batch(runner, b, store), len(folds))
     else:
         with ProcessPoolExecutor(
             max_workers=workers, initializer=_init_worker, initargs=(runner, store)

@@ -20,7 +20,7 @@ from .errors import InvalidInput
 from .estimators import task_of
 from .folds import Fold, auto_folds_per_job, plan_batches, plan_folds
 from .results import to_python
-from .spec import LOOCVRunSpec, parse_spec
+from .spec import CLASSIFICATION_GATES, REGRESSION_GATES, LOOCVRunSpec, parse_spec
 from .store import RunLocation
 
 PLAN_VERSION = 1
@@ -86,6 +86,19 @@ class Plan:
             raise InvalidInput(source, f"not a valid plan: {exc}") from None
 
 
+def _check_gate_applies(spec: LOOCVRunSpec, task: str, model: str) -> None:
+    """A regression threshold on a classifier (or the reverse) would never be met."""
+    if spec.gate is None:
+        return
+    foreign = REGRESSION_GATES if task == "classification" else CLASSIFICATION_GATES
+    for name in foreign:
+        if getattr(spec.gate, name) is not None:
+            field = "".join(p.capitalize() if i else p for i, p in enumerate(name.split("_")))
+            raise InvalidInput(
+                f"spec.gate.{field}", f"does not apply to {model}, a {task} model"
+            )
+
+
 def make_plan(
     location: RunLocation, spec: LOOCVRunSpec, dataset: Dataset, estimator: Any
 ) -> Plan:
@@ -100,6 +113,7 @@ def make_plan(
             "spec.dataset.target", f"{type(estimator).__name__} is a regressor but the target "
             "is not numeric",
         )
+    _check_gate_applies(spec, task, type(estimator).__name__)
     folds = plan_folds(
         spec.strategy, dataset.y, dataset.groups, spec.execution.seed, classification
     )

@@ -157,6 +157,7 @@ class S3Store:
         self.bucket, prefix = split_s3_uri(uri)
         self.prefix = prefix.rstrip("/") + "/" if prefix.strip("/") else ""
         self.client = client
+        self.page_size = 1000
 
     def _key(self, key: str) -> str:
         return self.prefix + key.lstrip("/")
@@ -199,7 +200,11 @@ class S3Store:
     def _pages(self, prefix: str) -> Iterator[dict[str, Any]]:
         token: str | None = None
         while True:
-            args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self._key(prefix)}
+            args: dict[str, Any] = {
+                "Bucket": self.bucket,
+                "Prefix": self._key(prefix),
+                "MaxKeys": self.page_size,
+            }
             if token:
                 args["ContinuationToken"] = token
             page: dict[str, Any] = retrying(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import sys
 import time
 import warnings
@@ -34,6 +35,7 @@ from .results import FoldError, FoldResult, SampleResult, to_python
 from .store import Store, open_store, read_uri
 
 log = logging.getLogger("loocv.trainer")
+THREADS_ENV = "LOOCV_THREADS"
 MAX_ERROR_CHARS = 2000
 MAX_WARNINGS = 3
 
@@ -136,6 +138,19 @@ class FoldRunner:
         return float(-math.log(max(p, float(np.finfo(np.float64).eps))))
 
 
+def limit_math_threads() -> Any:
+    """One BLAS/OpenMP thread per process unless LOOCV_THREADS says otherwise.
+
+    Folds are parallel across processes (pods, pool workers); BLAS threads on top of that
+    oversubscribe the cores, and OpenBLAS's spinning threads then make small fits 20x slower
+    (measured: iris logistic-regression LOO 13.6 s with 2 threads vs 0.67 s with 1).
+    Returns the controller; keep it alive for as long as the limit should hold.
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=int(os.environ.get(THREADS_ENV, "1")))
+
+
 def run_batch(runner: FoldRunner, batch: int, store: Store) -> BatchOutcome:
     """Run the folds of one batch that are not yet in the store."""
     plan = runner.plan
@@ -193,6 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--allow", action="append", default=[], help="extra allowlist prefix")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    limit_math_threads()
     try:
         plan, store = open_plan(args.plan, args.endpoint)
         runner = runner_for(plan, allowlist_from_env(args.allow))

@@ -1,0 +1,41 @@
+# The project's verbs. `make run` and `make test` are all a newcomer needs.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+EXAMPLE ?= examples/breast-cancer-logreg.yaml
+
+.PHONY: install run test unit integration e2e bench lint crd demo clean
+
+install: $(STAMP)  ## virtualenv with the package (editable) and the test tools
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "Python 3.11+ is needed (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	@touch $(STAMP)
+
+run: install  ## LOOCV of the example manifest, locally (no cluster)
+	$(BIN)/loocv run $(EXAMPLE) --local
+
+test: install  ## tiers 1 (unit) and 2 (integration: kopf + kmock + S3 on loopback)
+	$(BIN)/python -m pytest tests/unit tests/integration
+
+unit: install
+	$(BIN)/python -m pytest tests/unit
+
+integration: install
+	$(BIN)/python -m pytest tests/integration
+
+lint: install  ## ruff and mypy
+	$(BIN)/ruff check operator tests
+	$(BIN)/ruff format --check operator tests
+	$(BIN)/mypy
+
+crd: install  ## regenerate crds/ from the manifest model
+	$(BIN)/python -m loocv_operator.kube.crd > crds/loocvruns.loocv.dev.yaml
+
+clean:
+	rm -rf $(VENV) loocv-results .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,229 @@
+"""The ``loocv`` command: run a manifest locally, validate it, rebuild a report, train a batch.
+
+Exit codes are part of the interface (CI scripts branch on them): 0 done and the gate passed
+(or no gate), 3 the gate failed, 2 invalid input (the message names the field or file),
+1 anything else, 130 interrupted (completed folds stay in the store; a rerun resumes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import (
+    EXIT_ERROR,
+    EXIT_GATE_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_INVALID,
+    EXIT_OK,
+    InvalidInput,
+    StoreError,
+)
+from .spec import ManifestError
+
+if TYPE_CHECKING:
+    from .plan import Plan
+    from .store import Store
+
+DEFAULT_OUT = "loocv-results"
+
+
+def _add_allow(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="also admit estimators under this module prefix (admin setting; the default "
+        "allowlist is sklearn, extended by LOOCV_ESTIMATOR_ALLOWLIST)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loocv", description="Leave-One-Out Cross-Validation of scikit-learn models."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a LOOCVRun manifest")
+    run.add_argument("manifest", help="LOOCVRun YAML file")
+    run.add_argument("--local", action="store_true", help="run here, without a cluster")
+    run.add_argument("--out", help=f"store directory (default: spec.storage.uri or ./{DEFAULT_OUT})")
+    run.add_argument("--workers", type=int, default=None, help="worker processes (default: cores)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_allow(run)
+
+    validate = sub.add_parser("validate", help="check a manifest offline, field by field")
+    validate.add_argument("manifest")
+    validate.add_argument("--no-data", action="store_true", help="do not read the dataset")
+    _add_allow(validate)
+
+    report = sub.add_parser("report", help="rebuild the report from stored fold results")
+    report.add_argument("run_dir", help="the run's directory (holding plan.json), path or s3://")
+    report.add_argument("--endpoint", help="S3 endpoint (else LOOCV_S3_ENDPOINT)")
+
+    sub.add_parser("train", help="run one batch of a planned run (what the Jobs call)", add_help=False)
+    sub.add_parser("operator", help="run the Kubernetes operator", add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["train"]:
+        from .trainer import main as train_main
+
+        return train_main(args_list[1:])
+    if args_list[:1] == ["operator"]:
+        from .kube.main import main as operator_main
+
+        return operator_main(args_list[1:])
+    args = build_parser().parse_args(args_list)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "validate":
+            return _validate(args)
+        return _report(args)
+    except ManifestError as exc:
+        print(f"invalid manifest {args.manifest}:", file=sys.stderr)
+        for where, message in exc.problems:
+            print(f"  {where}: {message}", file=sys.stderr)
+        return EXIT_INVALID
+    except InvalidInput as exc:
+        print(f"invalid input: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except StoreError as exc:
+        print(f"store error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .estimators import allowlist_from_env
+    from .local import default_workers, execute, prepare
+    from .spec import load_manifest
+    from .store import open_store
+
+    if not args.local:
+        print(
+            "loocv run needs --local: on a cluster, `kubectl apply -f` the manifest and the "
+            "operator runs it",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    if args.workers is not None and args.workers < 1:
+        raise InvalidInput("--workers", "must be at least 1")
+    run = load_manifest(args.manifest)
+    storage = run.spec.storage
+    store = open_store(args.out or storage.uri or DEFAULT_OUT, storage.endpoint, storage.region)
+    plan, runner = prepare(run, store, allowlist_from_env(args.allow))
+    workers = args.workers or default_workers()
+    print(
+        f"{run.metadata.name}: {plan.n_folds} folds of {plan.n_samples} samples "
+        f"({plan.task}, {type(runner.estimator).__name__}), {workers} workers",
+        file=sys.stderr,
+    )
+    with tqdm(
+        total=plan.n_folds, unit="fold", disable=args.no_progress, file=sys.stderr
+    ) as bar:
+        try:
+            outcome = execute(plan, runner, store, workers, progress=bar.update)
+        except KeyboardInterrupt:
+            bar.close()
+            from .results import load_results
+
+            stored = len(load_results(store, plan.location.folds_prefix))
+            print(
+                f"\ninterrupted: {stored}/{plan.n_folds} folds are stored in "
+                f"{store.uri(plan.location.prefix)}; run the same command again to resume",
+                file=sys.stderr,
+            )
+            return EXIT_INTERRUPTED
+    if outcome.skipped:
+        print(f"resumed: {outcome.skipped} folds were already stored", file=sys.stderr)
+    return _finish(store, plan, run.metadata.name)
+
+
+def _finish(store: Store, plan: Plan, name: str) -> int:
+    """Aggregate what is stored, judge the gate, write the report, print the summary."""
+    from .console import render_summary
+    from .gate import evaluate_gate
+    from .metrics import summarize
+    from .report import write_report
+    from .results import load_results
+
+    results = load_results(store, plan.location.folds_prefix)
+    summary = summarize(plan, results)
+    verdict = evaluate_gate(plan.spec.gate, summary)
+    artifacts = write_report(store, plan, results, summary, verdict)
+    print(render_summary(name, summary, verdict, artifacts))
+    return EXIT_OK if verdict.passed else EXIT_GATE_FAILED
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from .datasets import load_dataset
+    from .estimators import allowlist_from_env, build_estimator, task_of
+    from .plan import make_plan
+    from .spec import load_manifest
+    from .store import RunLocation
+
+    run = load_manifest(args.manifest)
+    spec = run.spec
+    problems: list[str] = []
+    estimator = None
+    try:
+        estimator = build_estimator(spec.model, allowlist_from_env(args.allow), spec.execution.seed)
+    except InvalidInput as exc:
+        problems.append(str(exc))
+    if not args.no_data:
+        try:
+            dataset = load_dataset(spec.dataset, spec.storage)
+            if estimator is not None:
+                plan = make_plan(RunLocation(run.metadata.namespace, run.metadata.name, "validate"),
+                                 spec, dataset, estimator)
+                print(
+                    f"{args.manifest}: ok — {plan.task}, {plan.n_samples} samples, "
+                    f"{plan.n_folds} folds in {len(plan.batches)} batches"
+                )
+        except InvalidInput as exc:
+            problems.append(str(exc))
+    elif estimator is not None:
+        print(f"{args.manifest}: ok — {task_of(estimator)} (dataset not read)")
+    if problems:
+        print(f"invalid manifest {args.manifest}:", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_INVALID
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .plan import Plan
+    from .store import open_store
+
+    run_dir = args.run_dir.rstrip("/")
+    if not run_dir.startswith("s3://") and not (Path(run_dir) / "plan.json").is_file():
+        raise InvalidInput(run_dir, "no plan.json here; give the run's directory")
+    store = open_store(run_dir, args.endpoint)
+    try:
+        raw = store.get("plan.json")
+    except KeyError:
+        raise InvalidInput(run_dir, "no plan.json here; give the run's directory") from None
+    plan = Plan.from_json(raw, f"{run_dir}/plan.json")
+    # Re-root the store so the plan's own <namespace>/<run>/<uid>/ keys resolve.
+    suffix = plan.location.prefix.rstrip("/")
+    if not run_dir.endswith(suffix):
+        raise InvalidInput(run_dir, f"expected a directory ending in {suffix}")
+    root = run_dir[: -len(suffix)] or "."
+    return _finish(open_store(root, args.endpoint), plan, plan.location.name)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

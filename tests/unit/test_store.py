@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from loocv_operator.errors import StoreError
+from loocv_operator.store import LocalStore, RunLocation, S3Store, open_store, retrying, s3_client
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path):
+    if request.param == "local":
+        return LocalStore(tmp_path / "store")
+    bucket = request.getfixturevalue("s3_bucket")
+    return open_store(f"{bucket}/prefix/")
+
+
+def test_same_interface_on_both_backends(store) -> None:
+    loc = RunLocation("ns", "run", "uid-1")
+    store.put(loc.fold(2), b'{"a": 2}')
+    store.put(loc.fold(10), b'{"a": 10}')
+    store.put(loc.plan, b"{}")
+    assert store.get(loc.fold(2)) == b'{"a": 2}'
+    assert store.exists(loc.plan) and not store.exists(loc.fold(3))
+    assert store.list(loc.folds_prefix) == ["ns/run/uid-1/folds/10.json", "ns/run/uid-1/folds/2.json"]
+    with pytest.raises(KeyError):
+        store.get(loc.fold(3))
+    store.put(loc.fold(2), b"replaced")
+    assert store.get(loc.fold(2)) == b"replaced"
+    assert store.delete_prefix(loc.prefix) == 3
+    assert store.list(loc.prefix) == []
+
+
+def test_s3_listing_pages(s3_bucket: str) -> None:
+    store = open_store(s3_bucket)
+    assert isinstance(store, S3Store)
+    store.page_size = 10
+    for i in range(25):
+        store.put(f"many/{i}.json", b"x")
+    assert len(store.list("many/")) == 25
+
+
+def test_local_writes_are_atomic(tmp_path: Path) -> None:
+    """Readers racing a writer see the old or the new object, never a partial one."""
+    store = LocalStore(tmp_path)
+    old, new = b"a" * 1_000_000, b"b" * 1_000_000
+    store.put("k", old)
+    seen: set[bytes] = set()
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            data = store.get("k")
+            seen.add(data[:1] + data[-1:])
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    for _ in range(30):
+        store.put("k", new)
+        store.put("k", old)
+    stop.set()
+    reader.join()
+    assert seen <= {b"aa", b"bb"}
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_local_store_rejects_escaping_keys(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="escapes"):
+        LocalStore(tmp_path / "root").put("../outside", b"x")
+
+
+def test_unreachable_s3_is_retried_then_reported(s3_env: str) -> None:
+    from tests.conftest import free_port
+
+    client = s3_client(f"http://127.0.0.1:{free_port()}")
+    store = S3Store("s3://bucket/p", client)
+    calls = []
+
+    def attempt() -> None:
+        calls.append(1)
+        store.client.head_bucket(Bucket="bucket")
+
+    with pytest.raises(StoreError, match="store unavailable"):
+        retrying(attempt, "probing", deadline_seconds=1.5)
+    assert len(calls) >= 2
+
+
+def test_retry_recovers_when_store_returns(s3_bucket: str) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    failures = [EndpointConnectionError(endpoint_url="x"), EndpointConnectionError(endpoint_url="x")]
+
+    def flaky() -> str:
+        if failures:
+            raise failures.pop()
+        return "ok"
+
+    assert retrying(flaky, "flaky", deadline_seconds=10) == "ok"
+
+
+def test_open_store_schemes(tmp_path: Path) -> None:
+    assert isinstance(open_store(f"file://{tmp_path}"), LocalStore)
+    from loocv_operator.errors import InvalidInput
+
+    with pytest.raises(InvalidInput) as err:
+        open_store("gs://bucket/x")
+    assert err.value.where == "spec.storage.uri"

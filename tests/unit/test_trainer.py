@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from loocv_operator.errors import InvalidInput
+from loocv_operator.estimators import DEFAULT_ALLOWLIST
+from loocv_operator.local import prepare
+from loocv_operator.results import FoldResult, load_results
+from loocv_operator.spec import parse_run
+from loocv_operator.store import LocalStore, open_store
+from loocv_operator.trainer import run_batch
+
+
+def poisoned_npz(path: Path) -> Path:
+    """Column 0 is a category; row 3's value occurs nowhere else, so a one-hot encoder fitted
+    without it raises when fold 3 predicts it: exactly one fold fails."""
+    category = np.tile([0.0, 1.0, 2.0], 8)
+    category[3] = 99.0
+    X = np.column_stack([category, np.tile([5.0, 6.0, 7.0, 8.0], 6)])
+    np.savez(path, X=X, y=np.array([0, 1] * 12))
+    return path
+
+
+def doc(dataset: dict, **spec: object) -> dict:
+    return {"apiVersion": "loocv.dev/v1alpha1", "kind": "LOOCVRun", "metadata": {"name": "tr"},
+            "spec": {"dataset": dataset, **spec}}
+
+
+def onehot_model() -> dict:
+    return {"estimator": "sklearn.linear_model.LogisticRegression",
+            "preprocessing": [{"estimator": "sklearn.preprocessing.OneHotEncoder",
+                               "params": {"handle_unknown": "error"}}]}
+
+
+def test_a_bad_sample_fails_its_fold_not_the_batch(tmp_path: Path) -> None:
+    data = poisoned_npz(tmp_path / "p.npz")
+    store = LocalStore(tmp_path / "s")
+    run = parse_run(doc({"uri": str(data)}, model=onehot_model(),
+                        execution={"foldsPerJob": 100}))
+    plan, runner = prepare(run, store, DEFAULT_ALLOWLIST)
+    outcome = run_batch(runner, 0, store)
+    assert (outcome.computed, outcome.failed) == (24, 1)
+    results = load_results(store, plan.location.folds_prefix)
+    failed = [r for r in results if not r.ok]
+    assert [r.index for r in failed] == [3]
+    assert failed[0].error is not None and failed[0].error.type == "ValueError"
+    assert "unknown categor" in failed[0].error.message.lower()
+    assert failed[0].samples[0].y_pred is None and failed[0].samples[0].y_true == 1
+
+
+def test_rerun_computes_only_missing_folds(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    run = parse_run(doc({"builtin": "iris"}, model={"estimator": "sklearn.naive_bayes.GaussianNB"},
+                        execution={"foldsPerJob": 150}))
+    plan, runner = prepare(run, store, DEFAULT_ALLOWLIST)
+    assert run_batch(runner, 0, store).computed == 150
+    for index in (5, 77):
+        os.remove(store.root / plan.location.fold(index))
+    (store.root / plan.location.fold(9)).write_text('{"trunc')  # hand-edited garbage
+    again = run_batch(runner, 0, store)
+    assert (again.computed, again.skipped) == (3, 147)
+    assert FoldResult.from_json(store.get(plan.location.fold(9))).index == 9
+
+
+def test_trainer_refuses_data_that_changed(tmp_path: Path) -> None:
+    path = tmp_path / "d.npz"
+    np.savez(path, X=np.arange(20.0).reshape(10, 2), y=np.array([0, 1] * 5))
+    run = parse_run(doc({"uri": str(path)}, model={"estimator": "sklearn.naive_bayes.GaussianNB"}))
+    plan, _ = prepare(run, LocalStore(tmp_path / "s"), DEFAULT_ALLOWLIST)
+    np.savez(path, X=np.arange(20.0).reshape(10, 2) + 1, y=np.array([0, 1] * 5))
+    from loocv_operator.trainer import runner_for
+
+    with pytest.raises(InvalidInput, match="differ from the data the run was planned on"):
+        runner_for(plan, DEFAULT_ALLOWLIST)
+
+
+def test_hashed_ids_never_reach_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    csv = tmp_path / "patients.csv"
+    csv.write_text("patient,a,b,y\n" + "".join(
+        f"MRN-{i:04d},{i % 7},{i % 3},{i % 2}\n" for i in range(12)))
+    run = parse_run(doc({"uri": str(csv), "target": "y", "idColumn": "patient"},
+                        model={"estimator": "sklearn.naive_bayes.GaussianNB"},
+                        privacy={"hashSampleIds": True}))
+    store = LocalStore(tmp_path / "s")
+    with pytest.raises(InvalidInput) as err:
+        prepare(run, store, DEFAULT_ALLOWLIST)
+    assert err.value.where == "spec.privacy.hashSampleIds"
+    monkeypatch.setenv("LOOCV_ID_SALT", "pepper")
+    plan, runner = prepare(run, store, DEFAULT_ALLOWLIST)
+    for batch in range(len(plan.batches)):
+        run_batch(runner, batch, store)
+    stored = b"".join(store.get(k) for k in store.list(plan.location.prefix))
+    assert b"MRN-" not in stored
+    ids = {s.id for r in load_results(store, plan.location.folds_prefix) for s in r.samples}
+    assert len(ids) == 12 and all(len(i) == 16 for i in ids)
+
+
+def trainer(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The trainer exactly as a Job's container runs it."""
+    return subprocess.run([sys.executable, "-m", "loocv_operator.cli", "train", *args],
+                          capture_output=True, text=True, env={**os.environ, **(env or {})},
+                          timeout=120)
+
+
+def test_trainer_process_against_s3(s3_bucket: str, s3_env: str) -> None:
+    store = open_store(f"{s3_bucket}/results")
+    run = parse_run(doc({"builtin": "iris"}, model={"estimator": "sklearn.naive_bayes.GaussianNB"},
+                        execution={"foldsPerJob": 60}))
+    plan, _ = prepare(run, store, DEFAULT_ALLOWLIST)
+    plan_uri = store.uri(plan.location.plan)
+    done = trainer("--plan", plan_uri, "--batch", "1")
+    assert done.returncode == 0, done.stderr
+    assert "60 computed" in done.stderr
+    stored = load_results(store, plan.location.folds_prefix)
+    assert [r.index for r in stored] == list(range(60, 120))
+    again = trainer("--plan", plan_uri, "--batch", "1")
+    assert again.returncode == 0 and "60 already stored" in again.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--batch", "9"], "batch 9 does not exist"), (["--batch", "0"], None)],
+)
+def test_trainer_exit_codes(tmp_path: Path, args: list[str], message: str | None) -> None:
+    store = LocalStore(tmp_path)
+    run = parse_run(doc({"builtin": "iris"}, model={"estimator": "sklearn.naive_bayes.GaussianNB"},
+                        execution={"foldsPerJob": 75}))
+    plan, _ = prepare(run, store, DEFAULT_ALLOWLIST)
+    result = trainer("--plan", str(store.root / plan.location.plan), *args)
+    assert result.returncode == (2 if message else 0), result.stderr
+    if message:
+        assert message in result.stderr
+
+
+def test_trainer_missing_plan_is_invalid_input(tmp_path: Path) -> None:
+    result = trainer("--plan", str(tmp_path / "ns/r/u/plan.json"), "--batch", "0")
+    assert result.returncode == 2 and "no such file" in result.stderr
+
+
+def test_trainer_store_outage_is_retryable(tmp_path: Path) -> None:
+    from tests.conftest import free_port
+
+    result = trainer("--plan", "s3://b/ns/r/u/plan.json", "--batch", "0",
+                     "--endpoint", f"http://127.0.0.1:{free_port()}",
+                     env={"LOOCV_STORE_RETRY_SECONDS": "1", "AWS_ACCESS_KEY_ID": "x",
+                          "AWS_SECRET_ACCESS_KEY": "y"})
+    assert result.returncode == 1 and "retryable" in result.stderr
