@@ -51,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a LOOCVRun manifest")
     run.add_argument("manifest", help="LOOCVRun YAML file")
     run.add_argument("--local", action="store_true", help="run here, without a cluster")
-    run.add_argument("--out", help=f"store directory (default: spec.storage.uri or ./{DEFAULT_OUT})")
+    run.add_argument(
+        "--out", help=f"store directory (default: spec.storage.uri or ./{DEFAULT_OUT})"
+    )
     run.add_argument("--workers", type=int, default=None, help="worker processes (default: cores)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_allow(run)
@@ -65,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run_dir", help="the run's directory (holding plan.json), path or s3://")
     report.add_argument("--endpoint", help="S3 endpoint (else LOOCV_S3_ENDPOINT)")
 
-    sub.add_parser("train", help="run one batch of a planned run (what the Jobs call)", add_help=False)
+    sub.add_parser(
+        "train", help="run one batch of a planned run (what the Jobs call)", add_help=False
+    )
     sub.add_parser("operator", help="run the Kubernetes operator", add_help=False)
     return parser
 
@@ -106,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .estimators import allowlist_from_env
+    from .estimators import allowlist_from_env, describe
     from .local import default_workers, execute, prepare
     from .spec import load_manifest
     from .store import open_store
@@ -127,12 +131,10 @@ def _run(args: argparse.Namespace) -> int:
     workers = args.workers or default_workers()
     print(
         f"{run.metadata.name}: {plan.n_folds} folds of {plan.n_samples} samples "
-        f"({plan.task}, {type(runner.estimator).__name__}), {workers} workers",
+        f"({plan.task}, {describe(runner.estimator)}), {workers} workers",
         file=sys.stderr,
     )
-    with tqdm(
-        total=plan.n_folds, unit="fold", disable=args.no_progress, file=sys.stderr
-    ) as bar:
+    with tqdm(total=plan.n_folds, unit="fold", disable=args.no_progress, file=sys.stderr) as bar:
         try:
             outcome = execute(plan, runner, store, workers, progress=bar.update)
         except KeyboardInterrupt:
@@ -186,8 +188,12 @@ def _validate(args: argparse.Namespace) -> int:
         try:
             dataset = load_dataset(spec.dataset, spec.storage)
             if estimator is not None:
-                plan = make_plan(RunLocation(run.metadata.namespace, run.metadata.name, "validate"),
-                                 spec, dataset, estimator)
+                plan = make_plan(
+                    RunLocation(run.metadata.namespace, run.metadata.name, "validate"),
+                    spec,
+                    dataset,
+                    estimator,
+                )
                 print(
                     f"{args.manifest}: ok — {plan.task}, {plan.n_samples} samples, "
                     f"{plan.n_folds} folds in {len(plan.batches)} batches"

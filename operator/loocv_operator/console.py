@@ -14,7 +14,7 @@ def _num(value: Any, digits: int = 4) -> str:
 def _ci(interval: Any) -> str:
     if not interval or interval[0] is None:
         return ""
-    return f"  (95% CI {interval[0]:.4f}–{interval[1]:.4f})"
+    return f"  (95% CI {interval[0]:.4f} to {interval[1]:.4f})"
 
 
 def render_summary(

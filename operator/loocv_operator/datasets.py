@@ -138,8 +138,12 @@ def _from_table(table: Any, spec: DatasetSpec, source: str) -> Dataset:
     columns = []
     for name in features:
         kind = table.schema.field(name).type
-        if not (pat.is_integer(kind) or pat.is_floating(kind) or pat.is_boolean(kind)
-                or pat.is_decimal(kind)):
+        if not (
+            pat.is_integer(kind)
+            or pat.is_floating(kind)
+            or pat.is_boolean(kind)
+            or pat.is_decimal(kind)
+        ):
             raise InvalidInput(
                 source,
                 f"feature column {name!r} is not numeric ({kind}); encode it as numbers "
@@ -208,9 +212,11 @@ def _from_npz(data: bytes, spec: DatasetSpec, source: str) -> Dataset:
         else [f"x{i}" for i in range(X.shape[1])]
     )
     _check_finite(X, names, source)
-    ids = [str(v) for v in ids_raw.tolist()] if ids_raw is not None else [
-        str(i) for i in range(len(y))
-    ]
+    ids = (
+        [str(v) for v in ids_raw.tolist()]
+        if ids_raw is not None
+        else [str(i) for i in range(len(y))]
+    )
     return Dataset(X=X, y=y, ids=ids, groups=groups, feature_names=names, source=source)
 
 

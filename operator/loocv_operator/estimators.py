@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sklearn.base import BaseEstimator, clone, is_classifier, is_regressor
+from sklearn.base import BaseEstimator, is_classifier, is_regressor
 from sklearn.pipeline import Pipeline
 
 from .errors import InvalidInput
@@ -59,10 +59,15 @@ def resolve(name: str, field: str, allowlist: Sequence[str]) -> type[BaseEstimat
 
 
 def _is_nested(value: Any) -> bool:
-    return isinstance(value, Mapping) and "estimator" in value and set(value) <= {
-        "estimator",
-        "params",
-    }
+    return (
+        isinstance(value, Mapping)
+        and "estimator" in value
+        and set(value)
+        <= {
+            "estimator",
+            "params",
+        }
+    )
 
 
 def build_step(
@@ -146,9 +151,13 @@ def task_of(estimator: BaseEstimator) -> str:
     if is_regressor(estimator):
         return "regression"
     raise InvalidInput(
-        "spec.model.estimator", f"{type(estimator).__name__} is neither a classifier nor a regressor"
+        "spec.model.estimator",
+        f"{type(estimator).__name__} is neither a classifier nor a regressor",
     )
 
 
-def fresh(estimator: BaseEstimator) -> BaseEstimator:
-    return clone(estimator)
+def describe(estimator: BaseEstimator) -> str:
+    """'StandardScaler → LogisticRegression' for a person reading a log line."""
+    if isinstance(estimator, Pipeline):
+        return " → ".join(type(step).__name__ for _, step in estimator.steps)
+    return type(estimator).__name__

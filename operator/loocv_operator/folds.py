@@ -65,9 +65,7 @@ def stratified_rows(y: np.ndarray, size: int, seed: int, classification: bool) -
     return sorted(rows)
 
 
-def held_out_rows(
-    subset: SubsetSpec | None, y: np.ndarray, classification: bool
-) -> list[int]:
+def held_out_rows(subset: SubsetSpec | None, y: np.ndarray, classification: bool) -> list[int]:
     """The rows LeaveOneOut holds out, one fold each: all, or the subset asked for."""
     n = len(y)
     if subset is None:
@@ -119,9 +117,7 @@ def plan_folds(
         splits = splitter.split(placeholder)
     else:
         if groups is None:
-            raise InvalidInput(
-                "spec.dataset.groupColumn", "LeaveOneGroupOut needs a group column"
-            )
+            raise InvalidInput("spec.dataset.groupColumn", "LeaveOneGroupOut needs a group column")
         if len(np.unique(groups)) < 2:
             raise InvalidInput("spec.dataset.groupColumn", "LeaveOneGroupOut needs 2+ groups")
         splits = LeaveOneGroupOut().split(placeholder, groups=groups)

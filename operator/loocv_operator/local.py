@@ -9,9 +9,10 @@ directory is keyed by the spec's digest, and stored folds are skipped.
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -71,6 +72,7 @@ _worker: dict[str, Any] = {}
 
 
 def _init_worker(runner: FoldRunner, store: Store) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C for everyone
     _worker["limits"] = limit_math_threads()
     _worker["runner"] = runner
     _worker["store"] = store
@@ -105,23 +107,18 @@ def execute(
             for b, folds in enumerate(batches):
                 account(run_batch(runner, b, store), len(folds))
     else:
-        with ProcessPoolExecutor(
-            max_workers=workers, initializer=_init_worker, initargs=(runner, store)
-        ) as pool:
-            pending: set[Future[tuple[int, BatchOutcome]]] = {
-                pool.submit(_run_local_batch, b) for b in range(len(batches))
-            }
-            try:
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        b, outcome = future.result()
-                        account(outcome, len(batches[b]))
-            except BaseException:
-                for future in pending:
-                    future.cancel()
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
+        pool = multiprocessing.Pool(workers, initializer=_init_worker, initargs=(runner, store))
+        try:
+            for b, outcome in pool.imap_unordered(_run_local_batch, range(len(batches))):
+                account(outcome, len(batches[b]))
+            pool.close()
+        except BaseException:
+            # Ctrl-C or a crash: stop at once. Every finished fold is already stored
+            # (atomically); the folds in flight are simply recomputed by the next run.
+            pool.terminate()
+            raise
+        finally:
+            pool.join()
     return LocalRun(plan, store, *totals)
 
 

@@ -94,14 +94,10 @@ def _check_gate_applies(spec: LOOCVRunSpec, task: str, model: str) -> None:
     for name in foreign:
         if getattr(spec.gate, name) is not None:
             field = "".join(p.capitalize() if i else p for i, p in enumerate(name.split("_")))
-            raise InvalidInput(
-                f"spec.gate.{field}", f"does not apply to {model}, a {task} model"
-            )
+            raise InvalidInput(f"spec.gate.{field}", f"does not apply to {model}, a {task} model")
 
 
-def make_plan(
-    location: RunLocation, spec: LOOCVRunSpec, dataset: Dataset, estimator: Any
-) -> Plan:
+def make_plan(location: RunLocation, spec: LOOCVRunSpec, dataset: Dataset, estimator: Any) -> Plan:
     """Plan folds and batches for a run; deterministic from its inputs."""
     task = task_of(estimator)
     classification = task == "classification"
@@ -110,8 +106,8 @@ def make_plan(
         raise InvalidInput("spec.dataset", "classification needs at least 2 classes in the target")
     if not classification and not np.issubdtype(dataset.y.dtype, np.number):
         raise InvalidInput(
-            "spec.dataset.target", f"{type(estimator).__name__} is a regressor but the target "
-            "is not numeric",
+            "spec.dataset.target",
+            f"{type(estimator).__name__} is a regressor but the target is not numeric",
         )
     _check_gate_applies(spec, task, type(estimator).__name__)
     folds = plan_folds(

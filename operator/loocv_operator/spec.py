@@ -257,7 +257,7 @@ class Metadata(BaseModel):
 class LOOCVRun(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    apiVersion: Literal["loocv.dev/v1alpha1"]  # noqa: N815 - Kubernetes spelling
+    apiVersion: Literal["loocv.dev/v1alpha1"]
     kind: Literal["LOOCVRun"]
     metadata: Metadata
     spec: LOOCVRunSpec

@@ -98,7 +98,8 @@ def _is_transient(exc: BaseException) -> bool:
     )
 
     if isinstance(
-        exc, EndpointConnectionError | ConnectionClosedError | ConnectTimeoutError | ReadTimeoutError
+        exc,
+        EndpointConnectionError | ConnectionClosedError | ConnectTimeoutError | ReadTimeoutError,
     ):
         return True
     if isinstance(exc, ClientError):
@@ -119,7 +120,9 @@ def retrying(action: Callable[[], T], what: str, deadline_seconds: float = RETRY
             if not _is_transient(exc):
                 raise
             if time.monotonic() - start + delay > deadline_seconds:
-                raise StoreError(f"{what}: store unavailable for {deadline_seconds:.0f}s: {exc}") from exc
+                raise StoreError(
+                    f"{what}: store unavailable for {deadline_seconds:.0f}s: {exc}"
+                ) from exc
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 10.0)
 
@@ -208,7 +211,8 @@ class S3Store:
             if token:
                 args["ContinuationToken"] = token
             page: dict[str, Any] = retrying(
-                lambda: self.client.list_objects_v2(**args), f"listing {self.uri(prefix)}"
+                lambda args=args: self.client.list_objects_v2(**args),  # type: ignore[misc]
+                f"listing {self.uri(prefix)}",
             )
             yield page
             if not page.get("IsTruncated"):
@@ -246,7 +250,9 @@ def open_store(uri: str, endpoint: str | None = None, region: str | None = None)
     if uri.startswith("file://"):
         uri = urlparse(uri).path
     if "://" in uri:
-        raise InvalidInput("spec.storage.uri", f"unsupported scheme in {uri!r}; use s3:// or a path")
+        raise InvalidInput(
+            "spec.storage.uri", f"unsupported scheme in {uri!r}; use s3:// or a path"
+        )
     return LocalStore(uri)
 
 

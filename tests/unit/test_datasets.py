@@ -49,8 +49,12 @@ def test_parquet(tmp_path: Path) -> None:
 
 def test_npz(tmp_path: Path) -> None:
     path = tmp_path / "d.npz"
-    np.savez(path, X=np.arange(12.0).reshape(6, 2), y=np.array([0, 1] * 3),
-             ids=np.array([f"s{i}" for i in range(6)]))
+    np.savez(
+        path,
+        X=np.arange(12.0).reshape(6, 2),
+        y=np.array([0, 1] * 3),
+        ids=np.array([f"s{i}" for i in range(6)]),
+    )
     data = load_dataset(DatasetSpec(uri=str(path)))
     assert data.ids[0] == "s0" and data.X.shape == (6, 2)
 
@@ -69,8 +73,12 @@ def test_npz_object_arrays_are_refused(tmp_path: Path) -> None:
         ("id,age,label\n", {}, "d.csv", "no rows"),
         (CSV, {"target": "outcome"}, "spec.dataset.target", "column 'outcome' is not in"),
         (CSV.replace("50,1.5", "50,"), {}, "d.csv", "'dose' has missing values (rows 0)"),
-        (CSV.replace("1,yes", "north,yes"), {"features": ["age", "site"]}, "d.csv",
-         "'site' is not numeric"),
+        (
+            CSV.replace("1,yes", "north,yes"),
+            {"features": ["age", "site"]},
+            "d.csv",
+            "'site' is not numeric",
+        ),
         (CSV.replace("a2", "a1"), {}, "spec.dataset.idColumn", "not unique"),
         (CSV, {"features": ["age", "weight"]}, "spec.dataset.features[1]", "'weight'"),
         (CSV.replace("no\na3", "\na3"), {}, "d.csv", "'label' has missing values (rows 1)"),

@@ -58,7 +58,7 @@ def test_not_an_estimator() -> None:
 
 
 def test_unknown_module() -> None:
-    with pytest.raises(InvalidInput, match="no module 'sklearn.nonexistent'"):
+    with pytest.raises(InvalidInput, match=r"no module 'sklearn\.nonexistent'"):
         build_estimator(model(estimator="sklearn.nonexistent.Model"), SKLEARN)
 
 
@@ -84,8 +84,12 @@ def test_bad_preprocessing_step_is_named() -> None:
         build_estimator(
             model(
                 estimator="sklearn.svm.SVC",
-                preprocessing=[{"estimator": "sklearn.preprocessing.StandardScaler",
-                                "params": {"with_man": False}}],
+                preprocessing=[
+                    {
+                        "estimator": "sklearn.preprocessing.StandardScaler",
+                        "params": {"with_man": False},
+                    }
+                ],
             ),
             SKLEARN,
         )
@@ -107,7 +111,9 @@ def test_pipeline_and_seed() -> None:
     )
     assert isinstance(est, Pipeline)
     assert [name for name, _ in est.steps] == [
-        "standardscaler", "standardscaler2", "randomforestclassifier"
+        "standardscaler",
+        "standardscaler2",
+        "randomforestclassifier",
     ]
     assert est.steps[-1][1].random_state == 11
     assert task_of(est) == "classification"
@@ -126,16 +132,23 @@ def test_nested_estimator_params_are_allowlisted() -> None:
     est = build_estimator(
         model(
             estimator="sklearn.ensemble.BaggingClassifier",
-            params={"estimator": {"estimator": "sklearn.tree.DecisionTreeClassifier",
-                                  "params": {"max_depth": 2}}, "n_estimators": 3},
+            params={
+                "estimator": {
+                    "estimator": "sklearn.tree.DecisionTreeClassifier",
+                    "params": {"max_depth": 2},
+                },
+                "n_estimators": 3,
+            },
         ),
         SKLEARN,
     )
     assert isinstance(est, BaggingClassifier) and est.estimator.max_depth == 2
     with pytest.raises(InvalidInput) as err:
         build_estimator(
-            model(estimator="sklearn.ensemble.BaggingClassifier",
-                  params={"estimator": {"estimator": "subprocess.Popen"}}),
+            model(
+                estimator="sklearn.ensemble.BaggingClassifier",
+                params={"estimator": {"estimator": "subprocess.Popen"}},
+            ),
             SKLEARN,
         )
     assert err.value.where == "spec.model.params.estimator.estimator"

@@ -30,6 +30,7 @@ from loocv_operator.results import FoldResult, load_results
 from loocv_operator.spec import DatasetSpec, parse_run
 from loocv_operator.store import LocalStore
 
+
 @pytest.fixture(autouse=True)
 def one_math_thread() -> Any:
     """The reference runs with one BLAS thread, as our workers do: oversubscribed OpenBLAS
@@ -43,26 +44,49 @@ def one_math_thread() -> Any:
 SCALER = [{"estimator": "sklearn.preprocessing.StandardScaler"}]
 
 CASES: list[tuple[str, str, dict[str, Any], BaseEstimator]] = [
-    ("iris", "sklearn.linear_model.LogisticRegression", {"params": {"max_iter": 1000},
-     "preprocessing": SCALER}, make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))),
-    ("wine", "sklearn.neighbors.KNeighborsClassifier", {"params": {"n_neighbors": 5},
-     "preprocessing": SCALER}, make_pipeline(StandardScaler(), KNeighborsClassifier(5))),
-    ("wine", "sklearn.discriminant_analysis.LinearDiscriminantAnalysis", {},
-     LinearDiscriminantAnalysis()),
+    (
+        "iris",
+        "sklearn.linear_model.LogisticRegression",
+        {"params": {"max_iter": 1000}, "preprocessing": SCALER},
+        make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)),
+    ),
+    (
+        "wine",
+        "sklearn.neighbors.KNeighborsClassifier",
+        {"params": {"n_neighbors": 5}, "preprocessing": SCALER},
+        make_pipeline(StandardScaler(), KNeighborsClassifier(5)),
+    ),
+    (
+        "wine",
+        "sklearn.discriminant_analysis.LinearDiscriminantAnalysis",
+        {},
+        LinearDiscriminantAnalysis(),
+    ),
     ("iris", "sklearn.naive_bayes.GaussianNB", {}, GaussianNB()),
-    ("iris", "sklearn.tree.DecisionTreeClassifier", {"params": {"max_depth": 3}},
-     DecisionTreeClassifier(max_depth=3, random_state=0)),
+    (
+        "iris",
+        "sklearn.tree.DecisionTreeClassifier",
+        {"params": {"max_depth": 3}},
+        DecisionTreeClassifier(max_depth=3, random_state=0),
+    ),
     ("iris", "sklearn.svm.SVC", {"preprocessing": SCALER}, make_pipeline(StandardScaler(), SVC())),
     ("diabetes", "sklearn.linear_model.Ridge", {"params": {"alpha": 0.5}}, Ridge(alpha=0.5)),
-    ("diabetes", "sklearn.neighbors.KNeighborsRegressor", {"preprocessing": [
-        {"estimator": "sklearn.preprocessing.MinMaxScaler"}]},
-     make_pipeline(MinMaxScaler(), KNeighborsRegressor())),
+    (
+        "diabetes",
+        "sklearn.neighbors.KNeighborsRegressor",
+        {"preprocessing": [{"estimator": "sklearn.preprocessing.MinMaxScaler"}]},
+        make_pipeline(MinMaxScaler(), KNeighborsRegressor()),
+    ),
 ]
 
 
 def run_locally(tmp_path: Path, spec: dict[str, Any], workers: int = 1) -> list[FoldResult]:
-    doc = {"apiVersion": "loocv.dev/v1alpha1", "kind": "LOOCVRun",
-           "metadata": {"name": "oracle"}, "spec": spec}
+    doc = {
+        "apiVersion": "loocv.dev/v1alpha1",
+        "kind": "LOOCVRun",
+        "metadata": {"name": "oracle"},
+        "spec": spec,
+    }
     store = LocalStore(tmp_path)
     plan, runner = prepare(parse_run(doc), store, DEFAULT_ALLOWLIST)
     execute(plan, runner, store, workers)
@@ -80,29 +104,40 @@ def pooled(results: list[FoldResult]) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return rows, pred, proba
 
 
-@pytest.mark.parametrize(("dataset", "estimator", "extra", "reference"), CASES,
-                         ids=[f"{c[0]}-{c[1].rsplit('.', 1)[1]}" for c in CASES])
-def test_local_run_equals_cross_val_predict(tmp_path: Path, dataset: str, estimator: str,
-                                            extra: dict[str, Any], reference: BaseEstimator) -> None:
-    results = run_locally(tmp_path, {"dataset": {"builtin": dataset},
-                                     "model": {"estimator": estimator, **extra}})
+@pytest.mark.parametrize(
+    ("dataset", "estimator", "extra", "reference"),
+    CASES,
+    ids=[f"{c[0]}-{c[1].rsplit('.', 1)[1]}" for c in CASES],
+)
+def test_local_run_equals_cross_val_predict(
+    tmp_path: Path, dataset: str, estimator: str, extra: dict[str, Any], reference: BaseEstimator
+) -> None:
+    results = run_locally(
+        tmp_path, {"dataset": {"builtin": dataset}, "model": {"estimator": estimator, **extra}}
+    )
     data = load_dataset(DatasetSpec(builtin=dataset))
     rows, pred, proba = pooled(results)
     assert rows.tolist() == list(range(data.n_samples))
     expected = cross_val_predict(reference, data.X, data.y, cv=LeaveOneOut())
     np.testing.assert_array_equal(pred, expected)
     if hasattr(reference, "predict_proba") and proba is not None:
-        expected_proba = cross_val_predict(reference, data.X, data.y, cv=LeaveOneOut(),
-                                           method="predict_proba")
+        expected_proba = cross_val_predict(
+            reference, data.X, data.y, cv=LeaveOneOut(), method="predict_proba"
+        )
         np.testing.assert_allclose(proba, expected_proba, rtol=0, atol=1e-12)
     elif isinstance(reference, SVC) or "SVC" in estimator:
         assert proba is None
 
 
 def test_process_pool_gives_the_same_predictions(tmp_path: Path) -> None:
-    spec = {"dataset": {"builtin": "iris"},
-            "model": {"estimator": "sklearn.linear_model.LogisticRegression",
-                      "params": {"max_iter": 1000}, "preprocessing": SCALER}}
+    spec = {
+        "dataset": {"builtin": "iris"},
+        "model": {
+            "estimator": "sklearn.linear_model.LogisticRegression",
+            "params": {"max_iter": 1000},
+            "preprocessing": SCALER,
+        },
+    }
     _, serial, serial_p = pooled(run_locally(tmp_path / "a", spec, workers=1))
     _, parallel, parallel_p = pooled(run_locally(tmp_path / "b", spec, workers=2))
     np.testing.assert_array_equal(serial, parallel)
@@ -117,8 +152,10 @@ def test_singleton_class_gets_zero_probability_like_sklearn(tmp_path: Path) -> N
     y = np.array([0] * 15 + [1] * 14 + [2])
     path = tmp_path / "d.npz"
     np.savez(path, X=X, y=y)
-    results = run_locally(tmp_path / "s", {"dataset": {"uri": str(path)},
-                                           "model": {"estimator": "sklearn.naive_bayes.GaussianNB"}})
+    results = run_locally(
+        tmp_path / "s",
+        {"dataset": {"uri": str(path)}, "model": {"estimator": "sklearn.naive_bayes.GaussianNB"}},
+    )
     _, pred, proba = pooled(results)
     np.testing.assert_array_equal(pred, cross_val_predict(GaussianNB(), X, y, cv=LeaveOneOut()))
     expected = cross_val_predict(GaussianNB(), X, y, cv=LeaveOneOut(), method="predict_proba")
@@ -127,18 +164,25 @@ def test_singleton_class_gets_zero_probability_like_sklearn(tmp_path: Path) -> N
 
 
 def test_kfold_equals_cross_val_predict(tmp_path: Path) -> None:
-    results = run_locally(tmp_path, {
-        "dataset": {"builtin": "wine"},
-        "model": {"estimator": "sklearn.linear_model.LogisticRegression",
-                  "params": {"max_iter": 2000}, "preprocessing": SCALER},
-        "strategy": {"type": "KFold", "k": 5, "shuffle": True},
-        "execution": {"seed": 3},
-    })
+    results = run_locally(
+        tmp_path,
+        {
+            "dataset": {"builtin": "wine"},
+            "model": {
+                "estimator": "sklearn.linear_model.LogisticRegression",
+                "params": {"max_iter": 2000},
+                "preprocessing": SCALER,
+            },
+            "strategy": {"type": "KFold", "k": 5, "shuffle": True},
+            "execution": {"seed": 3},
+        },
+    )
     data = load_dataset(DatasetSpec(builtin="wine"))
     _, pred, _ = pooled(results)
     reference = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-    expected = cross_val_predict(reference, data.X, data.y,
-                                 cv=KFold(5, shuffle=True, random_state=3))
+    expected = cross_val_predict(
+        reference, data.X, data.y, cv=KFold(5, shuffle=True, random_state=3)
+    )
     np.testing.assert_array_equal(pred, expected)
 
 
@@ -148,18 +192,28 @@ def test_leave_one_group_out_equals_cross_val_predict(tmp_path: Path) -> None:
     groups = np.repeat(np.arange(8), 5)
     path = tmp_path / "g.npz"
     np.savez(path, X=X, y=y, groups=groups)
-    results = run_locally(tmp_path / "r", {
-        "dataset": {"uri": str(path)}, "model": {"estimator": "sklearn.linear_model.Ridge"},
-        "strategy": {"type": "LeaveOneGroupOut"}})
+    results = run_locally(
+        tmp_path / "r",
+        {
+            "dataset": {"uri": str(path)},
+            "model": {"estimator": "sklearn.linear_model.Ridge"},
+            "strategy": {"type": "LeaveOneGroupOut"},
+        },
+    )
     _, pred, _ = pooled(results)
     expected = cross_val_predict(Ridge(), X, y, groups=groups, cv=LeaveOneGroupOut())
     np.testing.assert_array_equal(pred, expected)
 
 
 def test_subset_equals_cross_val_predict_on_those_rows(tmp_path: Path) -> None:
-    results = run_locally(tmp_path, {
-        "dataset": {"builtin": "iris"}, "model": {"estimator": "sklearn.naive_bayes.GaussianNB"},
-        "strategy": {"subset": {"stratifiedSample": 15, "seed": 4}}})
+    results = run_locally(
+        tmp_path,
+        {
+            "dataset": {"builtin": "iris"},
+            "model": {"estimator": "sklearn.naive_bayes.GaussianNB"},
+            "strategy": {"subset": {"stratifiedSample": 15, "seed": 4}},
+        },
+    )
     rows, pred, _ = pooled(results)
     assert len(rows) == 15
     data = load_dataset(DatasetSpec(builtin="iris"))

@@ -25,7 +25,10 @@ def test_same_interface_on_both_backends(store) -> None:
     store.put(loc.plan, b"{}")
     assert store.get(loc.fold(2)) == b'{"a": 2}'
     assert store.exists(loc.plan) and not store.exists(loc.fold(3))
-    assert store.list(loc.folds_prefix) == ["ns/run/uid-1/folds/10.json", "ns/run/uid-1/folds/2.json"]
+    assert store.list(loc.folds_prefix) == [
+        "ns/run/uid-1/folds/10.json",
+        "ns/run/uid-1/folds/2.json",
+    ]
     with pytest.raises(KeyError):
         store.get(loc.fold(3))
     store.put(loc.fold(2), b"replaced")
@@ -91,7 +94,10 @@ def test_unreachable_s3_is_retried_then_reported(s3_env: str) -> None:
 def test_retry_recovers_when_store_returns(s3_bucket: str) -> None:
     from botocore.exceptions import EndpointConnectionError
 
-    failures = [EndpointConnectionError(endpoint_url="x"), EndpointConnectionError(endpoint_url="x")]
+    failures = [
+        EndpointConnectionError(endpoint_url="x"),
+        EndpointConnectionError(endpoint_url="x"),
+    ]
 
     def flaky() -> str:
         if failures:

@@ -28,21 +28,30 @@ def poisoned_npz(path: Path) -> Path:
 
 
 def doc(dataset: dict, **spec: object) -> dict:
-    return {"apiVersion": "loocv.dev/v1alpha1", "kind": "LOOCVRun", "metadata": {"name": "tr"},
-            "spec": {"dataset": dataset, **spec}}
+    return {
+        "apiVersion": "loocv.dev/v1alpha1",
+        "kind": "LOOCVRun",
+        "metadata": {"name": "tr"},
+        "spec": {"dataset": dataset, **spec},
+    }
 
 
 def onehot_model() -> dict:
-    return {"estimator": "sklearn.linear_model.LogisticRegression",
-            "preprocessing": [{"estimator": "sklearn.preprocessing.OneHotEncoder",
-                               "params": {"handle_unknown": "error"}}]}
+    return {
+        "estimator": "sklearn.linear_model.LogisticRegression",
+        "preprocessing": [
+            {
+                "estimator": "sklearn.preprocessing.OneHotEncoder",
+                "params": {"handle_unknown": "error"},
+            }
+        ],
+    }
 
 
 def test_a_bad_sample_fails_its_fold_not_the_batch(tmp_path: Path) -> None:
     data = poisoned_npz(tmp_path / "p.npz")
     store = LocalStore(tmp_path / "s")
-    run = parse_run(doc({"uri": str(data)}, model=onehot_model(),
-                        execution={"foldsPerJob": 100}))
+    run = parse_run(doc({"uri": str(data)}, model=onehot_model(), execution={"foldsPerJob": 100}))
     plan, runner = prepare(run, store, DEFAULT_ALLOWLIST)
     outcome = run_batch(runner, 0, store)
     assert (outcome.computed, outcome.failed) == (24, 1)
@@ -56,8 +65,13 @@ def test_a_bad_sample_fails_its_fold_not_the_batch(tmp_path: Path) -> None:
 
 def test_rerun_computes_only_missing_folds(tmp_path: Path) -> None:
     store = LocalStore(tmp_path)
-    run = parse_run(doc({"builtin": "iris"}, model={"estimator": "sklearn.naive_bayes.GaussianNB"},
-                        execution={"foldsPerJob": 150}))
+    run = parse_run(
+        doc(
+            {"builtin": "iris"},
+            model={"estimator": "sklearn.naive_bayes.GaussianNB"},
+            execution={"foldsPerJob": 150},
+        )
+    )
     plan, runner = prepare(run, store, DEFAULT_ALLOWLIST)
     assert run_batch(runner, 0, store).computed == 150
     for index in (5, 77):
@@ -82,11 +96,16 @@ def test_trainer_refuses_data_that_changed(tmp_path: Path) -> None:
 
 def test_hashed_ids_never_reach_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     csv = tmp_path / "patients.csv"
-    csv.write_text("patient,a,b,y\n" + "".join(
-        f"MRN-{i:04d},{i % 7},{i % 3},{i % 2}\n" for i in range(12)))
-    run = parse_run(doc({"uri": str(csv), "target": "y", "idColumn": "patient"},
-                        model={"estimator": "sklearn.naive_bayes.GaussianNB"},
-                        privacy={"hashSampleIds": True}))
+    csv.write_text(
+        "patient,a,b,y\n" + "".join(f"MRN-{i:04d},{i % 7},{i % 3},{i % 2}\n" for i in range(12))
+    )
+    run = parse_run(
+        doc(
+            {"uri": str(csv), "target": "y", "idColumn": "patient"},
+            model={"estimator": "sklearn.naive_bayes.GaussianNB"},
+            privacy={"hashSampleIds": True},
+        )
+    )
     store = LocalStore(tmp_path / "s")
     with pytest.raises(InvalidInput) as err:
         prepare(run, store, DEFAULT_ALLOWLIST)
@@ -103,15 +122,24 @@ def test_hashed_ids_never_reach_the_store(tmp_path: Path, monkeypatch: pytest.Mo
 
 def trainer(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """The trainer exactly as a Job's container runs it."""
-    return subprocess.run([sys.executable, "-m", "loocv_operator.cli", "train", *args],
-                          capture_output=True, text=True, env={**os.environ, **(env or {})},
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "loocv_operator.cli", "train", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
 
 
 def test_trainer_process_against_s3(s3_bucket: str, s3_env: str) -> None:
     store = open_store(f"{s3_bucket}/results")
-    run = parse_run(doc({"builtin": "iris"}, model={"estimator": "sklearn.naive_bayes.GaussianNB"},
-                        execution={"foldsPerJob": 60}))
+    run = parse_run(
+        doc(
+            {"builtin": "iris"},
+            model={"estimator": "sklearn.naive_bayes.GaussianNB"},
+            execution={"foldsPerJob": 60},
+        )
+    )
     plan, _ = prepare(run, store, DEFAULT_ALLOWLIST)
     plan_uri = store.uri(plan.location.plan)
     done = trainer("--plan", plan_uri, "--batch", "1")
@@ -129,8 +157,13 @@ def test_trainer_process_against_s3(s3_bucket: str, s3_env: str) -> None:
 )
 def test_trainer_exit_codes(tmp_path: Path, args: list[str], message: str | None) -> None:
     store = LocalStore(tmp_path)
-    run = parse_run(doc({"builtin": "iris"}, model={"estimator": "sklearn.naive_bayes.GaussianNB"},
-                        execution={"foldsPerJob": 75}))
+    run = parse_run(
+        doc(
+            {"builtin": "iris"},
+            model={"estimator": "sklearn.naive_bayes.GaussianNB"},
+            execution={"foldsPerJob": 75},
+        )
+    )
     plan, _ = prepare(run, store, DEFAULT_ALLOWLIST)
     result = trainer("--plan", str(store.root / plan.location.plan), *args)
     assert result.returncode == (2 if message else 0), result.stderr
@@ -146,8 +179,17 @@ def test_trainer_missing_plan_is_invalid_input(tmp_path: Path) -> None:
 def test_trainer_store_outage_is_retryable(tmp_path: Path) -> None:
     from tests.conftest import free_port
 
-    result = trainer("--plan", "s3://b/ns/r/u/plan.json", "--batch", "0",
-                     "--endpoint", f"http://127.0.0.1:{free_port()}",
-                     env={"LOOCV_STORE_RETRY_SECONDS": "1", "AWS_ACCESS_KEY_ID": "x",
-                          "AWS_SECRET_ACCESS_KEY": "y"})
+    result = trainer(
+        "--plan",
+        "s3://b/ns/r/u/plan.json",
+        "--batch",
+        "0",
+        "--endpoint",
+        f"http://127.0.0.1:{free_port()}",
+        env={
+            "LOOCV_STORE_RETRY_SECONDS": "1",
+            "AWS_ACCESS_KEY_ID": "x",
+            "AWS_SECRET_ACCESS_KEY": "y",
+        },
+    )
     assert result.returncode == 1 and "retryable" in result.stderr
