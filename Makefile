@@ -29,6 +29,9 @@ unit: install
 integration: install
 	$(BIN)/python -m pytest tests/integration
 
+e2e: install  ## tier 3: a real control plane (binaries built once into ~/.cache, ~9 min cold)
+	$(BIN)/python -m pytest tests/e2e -m e2e -x
+
 lint: install  ## ruff and mypy
 	$(BIN)/ruff check operator tests
 	$(BIN)/ruff format --check operator tests

@@ -28,9 +28,18 @@ class Fold:
     test: tuple[int, ...]
 
 
+def _same_label(value: object, label: int | str) -> bool:
+    """1 matches 1, 1.0 and "1"; "yes" matches "yes"."""
+    if str(value) == str(label):
+        return True
+    try:
+        return float(value) == float(label)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+
+
 def _labels_match(y: np.ndarray, labels: Sequence[int | str]) -> np.ndarray:
-    wanted = {str(label) for label in labels}
-    return np.array([str(v) in wanted for v in y.tolist()], dtype=bool)
+    return np.array([any(_same_label(v, lab) for lab in labels) for v in y.tolist()], dtype=bool)
 
 
 def stratified_rows(y: np.ndarray, size: int, seed: int, classification: bool) -> list[int]:
@@ -80,9 +89,8 @@ def held_out_rows(subset: SubsetSpec | None, y: np.ndarray, classification: bool
         return sorted(set(subset.indices))
     if subset.labels is not None:
         mask = _labels_match(y, subset.labels)
-        present = {str(v) for v in np.asarray(y)[mask].tolist()}
         for i, label in enumerate(subset.labels):
-            if str(label) not in present:
+            if not _labels_match(y, [label]).any():
                 raise InvalidInput(
                     f"spec.strategy.subset.labels[{i}]", f"no sample has label {label!r}"
                 )

@@ -60,7 +60,9 @@ class FoldResult:
 
     def to_json(self) -> bytes:
         data = asdict(self)
-        return json.dumps(data, separators=(",", ":"), allow_nan=True).encode()
+        # Strict JSON: the trainer turns non-finite predictions into fold errors, so a NaN
+        # here is a bug to surface, not something to write where jq and browsers choke.
+        return json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> FoldResult:

@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from .errors import InvalidInput
@@ -87,12 +95,32 @@ class DatasetSpec(_Model):
         )
 
 
+def _finite_json(value: Any, path: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(
+            f"{path} is {value}: JSON (and so a Kubernetes resource) cannot carry non-finite "
+            "numbers; use a large finite value"
+        )
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _finite_json(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _finite_json(item, f"{path}[{i}]")
+
+
 class StepSpec(_Model):
     """One estimator by import path, e.g. sklearn.preprocessing.StandardScaler."""
 
     estimator: Annotated[str, Field(pattern=DOTTED_NAME)]
     params: dict[str, Any] = Field(default_factory=dict)
     name: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")] | None = None
+
+    @field_validator("params")
+    @classmethod
+    def _params_are_json(cls, params: dict[str, Any]) -> dict[str, Any]:
+        _finite_json(params, "params")
+        return params
 
 
 class ModelSpec(StepSpec):

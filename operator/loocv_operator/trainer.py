@@ -87,6 +87,8 @@ class FoldRunner:
                 predicted = model.predict(X[test])
                 proba = self._proba(model, X[test])
                 predict_s = time.perf_counter() - start
+                _check_finite(predicted, proba)
+                samples = self._scored(fold.test, predicted, proba)
             messages = list(dict.fromkeys(str(w.message) for w in caught))[:MAX_WARNINGS]
         except Exception as exc:  # a bad sample fails its fold, never the batch
             return FoldResult(
@@ -96,19 +98,6 @@ class FoldRunner:
                 predict_seconds=predict_s,
                 error=FoldError(type(exc).__name__, str(exc)[:MAX_ERROR_CHARS]),
             )
-        samples = []
-        for k, r in enumerate(fold.test):
-            p = proba[k].tolist() if proba is not None else None
-            samples.append(
-                SampleResult(
-                    row=int(r),
-                    id=self.hasher(self.dataset.ids[r]),
-                    y_true=to_python(y[r]),
-                    y_pred=to_python(predicted[k]),
-                    proba=p,
-                    loss=self._loss(y[r], predicted[k], p),
-                )
-            )
         return FoldResult(
             index=fold.index,
             samples=samples,
@@ -116,6 +105,28 @@ class FoldRunner:
             predict_seconds=predict_s,
             extra={"warnings": messages} if messages else {},
         )
+
+    def _scored(
+        self, test: Sequence[int], predicted: np.ndarray, proba: np.ndarray | None
+    ) -> list[SampleResult]:
+        y = self.dataset.y
+        samples = []
+        for k, r in enumerate(test):
+            p = proba[k].tolist() if proba is not None else None
+            loss = self._loss(y[r], predicted[k], p)
+            if not math.isfinite(loss):
+                raise NonFinitePrediction(f"the loss of prediction {predicted[k]!r} is not finite")
+            samples.append(
+                SampleResult(
+                    row=int(r),
+                    id=self.hasher(self.dataset.ids[r]),
+                    y_true=to_python(y[r]),
+                    y_pred=to_python(predicted[k]),
+                    proba=p,
+                    loss=loss,
+                )
+            )
+        return samples
 
     def _proba(self, model: Any, X_test: np.ndarray) -> np.ndarray | None:
         """Probabilities in the run's class order; a class absent from the training fold
@@ -130,12 +141,14 @@ class FoldRunner:
 
     def _loss(self, y_true: Any, y_pred: Any, proba: list[float] | None) -> float:
         if not self.classification:
-            return float((float(y_true) - float(y_pred)) ** 2)
+            error = float(y_true) - float(y_pred)
+            return error * error if abs(error) < 1e154 else math.inf
         if proba is None:
             return float(y_true != y_pred)
         assert self.all_classes is not None
+        eps = float(np.finfo(np.float64).eps)  # sklearn's log_loss clips the same way
         p = proba[int(np.searchsorted(self.all_classes, y_true))]
-        return float(-math.log(max(p, float(np.finfo(np.float64).eps))))
+        return float(-math.log(min(max(p, eps), 1 - eps)))
 
 
 def limit_math_threads() -> Any:
@@ -149,6 +162,17 @@ def limit_math_threads() -> Any:
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=int(os.environ.get(THREADS_ENV, "1")))
+
+
+class NonFinitePrediction(ValueError):
+    """A model that predicts NaN or infinity has failed on that fold, whatever it claims."""
+
+
+def _check_finite(predicted: np.ndarray, proba: np.ndarray | None) -> None:
+    if np.issubdtype(predicted.dtype, np.floating) and not np.isfinite(predicted).all():
+        raise NonFinitePrediction("the model predicted NaN or infinity")
+    if proba is not None and not np.isfinite(proba).all():
+        raise NonFinitePrediction("the model's probabilities contain NaN or infinity")
 
 
 def run_batch(runner: FoldRunner, batch: int, store: Store) -> BatchOutcome:

@@ -90,3 +90,9 @@ def test_batches_cover_every_fold_once() -> None:
 )
 def test_auto_batch_size(folds: int, jobs: int, expected: int) -> None:
     assert auto_folds_per_job(folds, jobs) == expected
+
+
+def test_subset_labels_match_float_targets() -> None:
+    y = np.array([0.0, 1.0, 1.0, 2.0])
+    folds = plan_folds(strategy(subset={"labels": [1]}), y, None, 0, True)
+    assert [f.test[0] for f in folds] == [1, 2]

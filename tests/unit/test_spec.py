@@ -112,3 +112,12 @@ def test_needs_one_loocvrun_document(tmp_path: Path) -> None:
     path.write_text("kind: ConfigMap\n---\nkind: Secret\n")
     with pytest.raises(InvalidInput, match="exactly one LOOCVRun document, found no"):
         load_manifest(path)
+
+
+def test_non_finite_params_are_refused(run_doc) -> None:
+    doc = run_doc()
+    doc["spec"]["model"]["params"] = {"C": float("inf")}
+    with pytest.raises(ManifestError) as err:
+        parse_run(doc)
+    assert err.value.problems[0][0] == "spec.model.params"
+    assert "params.C is inf" in err.value.problems[0][1]

@@ -193,3 +193,22 @@ def test_trainer_store_outage_is_retryable(tmp_path: Path) -> None:
         },
     )
     assert result.returncode == 1 and "retryable" in result.stderr
+
+
+def test_non_finite_predictions_fail_the_fold(tmp_path: Path) -> None:
+    """A regressor predicting infinity has failed that fold; the result stays valid JSON."""
+    path = tmp_path / "d.npz"
+    X = np.array([[1.0], [2.0], [3.0], [1e308]])
+    np.savez(path, X=X, y=np.array([1.0, 2.0, 3.0, 4.0]))
+    store = LocalStore(tmp_path / "s")
+    run = parse_run(
+        doc(
+            {"uri": str(path)},
+            model={"estimator": "sklearn.linear_model.LinearRegression"},
+            execution={"foldsPerJob": 4},
+        )
+    )
+    plan, runner = prepare(run, store, DEFAULT_ALLOWLIST)
+    run_batch(runner, 0, store)
+    errors = {r.index: r.error for r in load_results(store, plan.location.folds_prefix)}
+    assert errors[3] is not None and errors[3].type == "NonFinitePrediction"
