@@ -46,6 +46,7 @@ class _Model(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         frozen=True,
+        strict=True,  # as the API server: "4" is not an int, "yes" not a bool
     )
 
 

@@ -1,0 +1,103 @@
+"""kopf handlers for LOOCVRun: thin, each hands the body to the run service.
+
+No handler watches Jobs (that would put finalizers and annotations on every child and pull
+every Job in the cluster into memory): the service lists a run's Jobs with a server-side
+label selector once per interval, from one ticker task that reconciles the tracked runs on
+a bounded thread pool. A finalizer is added only to runs with spec.storage.deleteOnDelete,
+whose stored results must be cleaned up before the run goes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import kopf
+
+from .crd import GROUP, PLURAL, VERSION
+from .service import RetryLater, RunService
+from .settings import Settings
+
+log = logging.getLogger("loocv.operator")
+RESOURCE = (GROUP, VERSION, PLURAL)
+
+
+def _guarded(action: Callable[[Mapping[str, Any]], None], body: Mapping[str, Any]) -> None:
+    try:
+        action(body)
+    except RetryLater as exc:
+        raise kopf.TemporaryError(str(exc), delay=exc.delay) from exc
+
+
+def deletes_results(spec: Mapping[str, Any], **_: Any) -> bool:
+    return bool((spec.get("storage") or {}).get("deleteOnDelete"))
+
+
+async def tick(service: RunService, executor: ThreadPoolExecutor) -> None:
+    """One pass over every tracked run, on the bounded pool."""
+    loop = asyncio.get_running_loop()
+    uids = service.tracked()
+    if uids:
+        await asyncio.gather(
+            *(loop.run_in_executor(executor, service.reconcile, uid) for uid in uids)
+        )
+    service.telemetry.set_phases(service.phase_counts())
+
+
+async def ticker(service: RunService, executor: ThreadPoolExecutor, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await tick(service, executor)
+        except Exception:  # a bad pass must not stop the next one
+            log.exception("reconcile pass failed")
+
+
+def register(registry: kopf.OperatorRegistry, service: RunService, settings: Settings) -> None:
+    """Put the operator's handlers into ``registry``."""
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        """In a pod: the service account; elsewhere: the kubeconfig (KUBECONFIG)."""
+        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+    @kopf.on.create(*RESOURCE, registry=registry)
+    def created(body: kopf.Body, **_: Any) -> None:
+        _guarded(service.admit, body)
+
+    @kopf.on.resume(*RESOURCE, registry=registry)
+    def resumed(body: kopf.Body, **_: Any) -> None:
+        _guarded(service.admit, body)
+
+    @kopf.on.update(*RESOURCE, field="spec", registry=registry)
+    def spec_updated(body: kopf.Body, **_: Any) -> None:
+        _guarded(service.spec_changed, body)
+
+    @kopf.on.delete(*RESOURCE, optional=True, registry=registry)
+    def deleted(body: kopf.Body, **_: Any) -> None:
+        service.forget(body)
+
+    @kopf.on.delete(*RESOURCE, when=deletes_results, registry=registry)
+    def results_deleted(body: kopf.Body, **_: Any) -> None:
+        _guarded(service.delete_results, body)
+
+    @kopf.on.startup(registry=registry)
+    async def start_ticker(memo: kopf.Memo, **_: Any) -> None:
+        executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="loocv-reconcile")
+        memo["executor"] = executor
+        memo["ticker"] = asyncio.create_task(
+            ticker(service, executor, settings.status_interval), name="loocv-ticker"
+        )
+
+    @kopf.on.cleanup(registry=registry)
+    async def stop_ticker(memo: kopf.Memo, **_: Any) -> None:
+        task = memo.get("ticker")
+        if isinstance(task, asyncio.Task):
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        executor = memo.get("executor")
+        if isinstance(executor, ThreadPoolExecutor):
+            executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,720 @@
+"""The run service: everything the operator does for a LOOCVRun, behind kopf's back.
+
+``admit`` validates a run (an invalid one is marked Invalid with the field named, never
+retried in a loop), plans it once (plan.json is reused by a restarted operator) and starts
+tracking it. ``reconcile`` is called for every tracked run once per status interval (and at
+once on create and on a spec change): it lists the run's Jobs and pods with a server-side
+label selector, reads the fold results that are new in the store, lets ``reconcile.decide``
+choose what to create, resubmit, give up, suspend or resume, does it, and writes the status
+at most once per interval (conditions that change are written at once). When every fold
+has a result it writes the report, the final conditions and Events, and stops tracking.
+
+Every run has a lock: the periodic reconcile and a handler never work on a run at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ..datasets import Dataset, load_dataset
+from ..errors import InvalidInput, StoreError
+from ..estimators import build_estimator
+from ..gate import evaluate_gate
+from ..metrics import Aggregator
+from ..plan import Plan, make_plan
+from ..privacy import IdHasher, hasher_for
+from ..report import write_report
+from ..results import FoldError, FoldResult, SampleResult, to_python
+from ..spec import LOOCVRunSpec, ManifestError, parse_spec
+from ..store import RunLocation, Store
+from .events import build_event
+from .jobs import (
+    FINISHED_FAILED,
+    FINISHED_SUCCEEDED,
+    JobDefaults,
+    JobOrder,
+    ObservedJob,
+    ObservedPod,
+    RunRef,
+    build_job,
+    observe_job,
+    observe_pod,
+    selector,
+)
+from .kubeapi import KubeGateway, RunGone
+from .reconcile import Decision, GiveUp, Limits, decide
+from .settings import Settings
+from .status import (
+    FoldCounts,
+    JobCounts,
+    RunView,
+    build_status,
+    invalid_status,
+    is_terminal,
+    merge_patch,
+    pending_status,
+    phase_of,
+)
+from .stores import StoreCache
+from .telemetry import Telemetry
+
+log = logging.getLogger("loocv.operator")
+NOT_RUN_PATH = "not-run"
+
+
+class RetryLater(Exception):
+    """A transient problem (the store is down): try the handler again later."""
+
+    def __init__(self, message: str, delay: float = 30.0) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+@dataclass
+class RunState:
+    """What the operator keeps in memory about one run it tracks."""
+
+    ref: RunRef
+    plan: Plan
+    store: Store
+    plan_uri: str
+    generation: int | None
+    suspend: bool
+    max_concurrent_jobs: int
+    status: dict[str, Any]
+    results: dict[int, FoldResult] = field(default_factory=dict)
+    aggregator: Aggregator | None = None
+    summary: dict[str, Any] | None = None
+    summary_stale: bool = True
+    preempted_pods: set[str] = field(default_factory=set)
+    given_up: set[int] = field(default_factory=set)
+    halted: str | None = None
+    last_patch: float = float("-inf")
+    finished: bool = False
+    dataset: Dataset | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def batch_of(self) -> dict[int, int]:
+        return {f: b for b, folds in enumerate(self.plan.batches) for f in folds}
+
+
+def _meta(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    return body.get("metadata") or {}
+
+
+def run_ref(body: Mapping[str, Any]) -> RunRef:
+    meta = _meta(body)
+    return RunRef(
+        str(meta.get("name")), str(meta.get("namespace") or "default"), str(meta.get("uid") or "")
+    )
+
+
+class RunService:
+    def __init__(
+        self,
+        settings: Settings,
+        kube: KubeGateway,
+        telemetry: Telemetry | None = None,
+        stores: StoreCache | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        self.kube = kube
+        self.telemetry = telemetry or Telemetry()
+        self.stores = stores or StoreCache()
+        self.clock = clock
+        self.now = now
+        self.defaults = JobDefaults(
+            image=settings.trainer_image,
+            allowlist_extra=settings.allowlist_extra,
+            s3_endpoint=settings.s3_endpoint,
+            storage_secret=settings.storage_secret,
+        )
+        self._runs: dict[str, RunState] = {}
+        self._runs_lock = threading.Lock()
+        self._phases: dict[str, str] = {}
+
+    # ---------------------------------------------------------------- tracking
+    def tracked(self) -> list[str]:
+        with self._runs_lock:
+            return list(self._runs)
+
+    def state(self, uid: str) -> RunState | None:
+        with self._runs_lock:
+            return self._runs.get(uid)
+
+    def _track(self, state: RunState) -> None:
+        with self._runs_lock:
+            self._runs[state.ref.uid] = state
+
+    def forget(self, body: Mapping[str, Any]) -> None:
+        uid = run_ref(body).uid
+        with self._runs_lock:
+            self._runs.pop(uid, None)
+            self._phases.pop(uid, None)
+
+    def phase_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        with self._runs_lock:
+            for phase in self._phases.values():
+                counts[phase] = counts.get(phase, 0) + 1
+        return counts
+
+    # ---------------------------------------------------------------- admission
+    def admit(self, body: Mapping[str, Any]) -> None:
+        """On create and on resume: validate, plan (once), track, start the first Jobs."""
+        ref = run_ref(body)
+        generation = _meta(body).get("generation")
+        status = dict(body.get("status") or {})
+        if is_terminal(status):
+            self._restamp(ref, status, generation)
+            self._phases[ref.uid] = str(status.get("phase") or "Failed")
+            return
+        existing = self.state(ref.uid)
+        if existing is not None:
+            self.spec_changed(body)
+            return
+        try:
+            spec = parse_spec(body.get("spec") or {})
+        except ManifestError as exc:
+            self._invalid(ref, status, generation, exc.problems)
+            return
+        problems = self._cluster_problems(spec)
+        if problems:
+            self._invalid(ref, status, generation, problems)
+            return
+        try:
+            estimator = build_estimator(spec.model, self.settings.allowlist, spec.execution.seed)
+            state = self._prepare(ref, spec, estimator, status, generation)
+        except InvalidInput as exc:
+            self._invalid(ref, status, generation, [(exc.where, exc.message)])
+            return
+        except StoreError as exc:
+            raise RetryLater(f"the results store is unavailable: {exc}") from exc
+        if state is None:
+            return
+        self._track(state)
+        self._event(
+            ref,
+            "Normal",
+            "Planned",
+            f"{state.plan.n_folds} folds in {len(state.plan.batches)} batches; "
+            f"plan at {state.plan_uri}",
+        )
+        self.reconcile(ref.uid)
+
+    def _cluster_problems(self, spec: LOOCVRunSpec) -> list[tuple[str, str]]:
+        """What a local run accepts but a cluster cannot do."""
+        problems: list[tuple[str, str]] = []
+        uri = spec.storage.uri or self.settings.storage_uri
+        if not uri:
+            problems.append(
+                (
+                    "spec.storage.uri",
+                    "no results store: set it, or give the operator a default (--storage-uri)",
+                )
+            )
+        elif not uri.startswith("s3://") and not self.settings.allow_local_store:
+            problems.append(
+                (
+                    "spec.storage.uri",
+                    f"{uri!r} is not s3://…: trainer pods and the operator must share the store",
+                )
+            )
+        if spec.privacy.hash_sample_ids and spec.privacy.salt_secret_ref is None:
+            problems.append(
+                (
+                    "spec.privacy.saltSecretRef",
+                    "required when hashSampleIds is "
+                    "true: the salt reaches the pods only from a Secret",
+                )
+            )
+        return problems
+
+    def _open_store(self, spec: LOOCVRunSpec) -> Store:
+        uri = spec.storage.uri or self.settings.storage_uri
+        assert uri is not None
+        endpoint = spec.storage.endpoint or self.settings.s3_endpoint
+        return self.stores.open(uri, endpoint, spec.storage.region)
+
+    def _prepare(
+        self,
+        ref: RunRef,
+        spec: LOOCVRunSpec,
+        estimator: Any,
+        status: dict[str, Any],
+        generation: int | None,
+    ) -> RunState | None:
+        store = self._open_store(spec)
+        location = RunLocation(ref.namespace, ref.name, ref.uid)
+        plan = self._stored_plan(store, location)
+        dataset: Dataset | None = None
+        if plan is None:
+            status = self._write_status(
+                ref, status, pending_status(status, generation, self.now(), "planning folds")
+            )
+            dataset = load_dataset(spec.dataset, spec.storage)
+            plan = make_plan(location, spec, dataset, estimator)
+            if not store.exists(location.plan):
+                store.put(location.plan, plan.to_json())
+        elif plan.spec_digest != spec.digest():
+            self._event(
+                ref,
+                "Warning",
+                "SpecChangeIgnored",
+                "the spec differs from the one this run was planned with; the run "
+                "goes on with the planned spec (create a new LOOCVRun to run another)",
+            )
+        state = RunState(
+            ref=ref,
+            plan=plan,
+            store=store,
+            plan_uri=store.uri(location.plan),
+            generation=generation,
+            suspend=spec.suspend,
+            max_concurrent_jobs=spec.execution.max_concurrent_jobs,
+            status=status,
+            aggregator=Aggregator(plan.task, plan.classes, plan.n_folds),
+            dataset=dataset,
+        )
+        return state
+
+    @staticmethod
+    def _stored_plan(store: Store, location: RunLocation) -> Plan | None:
+        try:
+            raw = store.get(location.plan)
+        except KeyError:
+            return None
+        try:
+            return Plan.from_json(raw, store.uri(location.plan))
+        except InvalidInput:
+            log.warning("ignoring an unreadable plan at %s", store.uri(location.plan))
+            return None
+
+    def _invalid(
+        self,
+        ref: RunRef,
+        status: dict[str, Any],
+        generation: int | None,
+        problems: list[tuple[str, str]],
+    ) -> None:
+        new = invalid_status(status, generation, self.now(), problems)
+        self._write_status(ref, status, new)
+        self._phases[ref.uid] = "Failed"
+        message = "; ".join(f"{w}: {m}" for w, m in problems)
+        self._event(ref, "Warning", "Invalid", message)
+        log.warning("%s/%s is invalid: %s", ref.namespace, ref.name, message)
+
+    def _restamp(self, ref: RunRef, status: dict[str, Any], generation: int | None) -> None:
+        """A finished run whose spec changed (suspend, concurrency): same conditions, now
+        for the new generation, so `kubectl wait` keeps trusting them."""
+        if generation is None or status.get("observedGeneration") == generation:
+            return
+        new = dict(status)
+        new["observedGeneration"] = generation
+        new["conditions"] = [
+            {**c, "observedGeneration": generation} for c in status.get("conditions") or []
+        ]
+        self._write_status(ref, status, new)
+
+    # ---------------------------------------------------------------- updates
+    def spec_changed(self, body: Mapping[str, Any]) -> None:
+        """suspend or maxConcurrentJobs changed (the rest is immutable): act at once."""
+        ref = run_ref(body)
+        state = self.state(ref.uid)
+        generation = _meta(body).get("generation")
+        if state is None:
+            status = dict(body.get("status") or {})
+            if is_terminal(status):
+                self._restamp(ref, status, generation)
+                return
+            self.admit(body)
+            return
+        spec = body.get("spec") or {}
+        with state.lock:
+            state.generation = generation
+            state.suspend = bool(spec.get("suspend", False))
+            execution = spec.get("execution") or {}
+            concurrency = execution.get("maxConcurrentJobs")
+            if isinstance(concurrency, int) and concurrency >= 1:
+                state.max_concurrent_jobs = concurrency
+            state.last_patch = float("-inf")  # the new generation is written at once
+        try:
+            if parse_spec(spec).digest() != state.plan.spec_digest:
+                self._event(
+                    ref,
+                    "Warning",
+                    "SpecChangeIgnored",
+                    "only spec.suspend and spec.execution.maxConcurrentJobs may change; "
+                    "the run goes on with the spec it was planned with",
+                )
+        except ManifestError:
+            pass
+        self.reconcile(ref.uid)
+
+    def delete_results(self, body: Mapping[str, Any]) -> None:
+        """The run is being deleted with spec.storage.deleteOnDelete: remove its objects."""
+        ref = run_ref(body)
+        self.forget(body)
+        try:
+            spec = parse_spec(body.get("spec") or {})
+        except ManifestError:
+            return
+        if not spec.storage.delete_on_delete or not (spec.storage.uri or self.settings.storage_uri):
+            return
+        store = self._open_store(spec)
+        location = RunLocation(ref.namespace, ref.name, ref.uid)
+        try:
+            removed = store.delete_prefix(location.prefix)
+        except StoreError as exc:
+            raise RetryLater(f"cannot delete the results: {exc}") from exc
+        log.info("deleted %d objects of %s/%s", removed, ref.namespace, ref.name)
+
+    # ---------------------------------------------------------------- reconcile
+    def reconcile(self, uid: str) -> None:
+        state = self.state(uid)
+        if state is None:
+            return
+        started = self.clock()
+        ns = state.ref.namespace
+        try:
+            with state.lock:
+                if state.finished:
+                    return
+                self._reconcile(state)
+        except RunGone:
+            log.info("%s/%s is gone; no longer tracked", ns, state.ref.name)
+            with self._runs_lock:
+                self._runs.pop(uid, None)
+                self._phases.pop(uid, None)
+        except Exception:
+            self.telemetry.reconcile_errors.labels(ns).inc()
+            log.exception(
+                "reconciling %s/%s failed; trying again next interval", ns, state.ref.name
+            )
+        finally:
+            self.telemetry.reconcile_seconds.observe(self.clock() - started)
+
+    def _reconcile(self, state: RunState) -> None:
+        ref = state.ref
+        sel = selector(ref)
+        jobs = [
+            j
+            for j in (observe_job(raw) for raw in self.kube.list_jobs(ref.namespace, sel))
+            if j is not None
+        ]
+        pods = [
+            p
+            for p in (observe_pod(raw) for raw in self.kube.list_pods(ref.namespace, sel))
+            if p is not None
+        ]
+        self._collect(state)  # after listing Jobs: a Job seen finished has its results stored
+        done = self._done_batches(state)
+        spec = state.plan.spec
+        decision = decide(
+            len(state.plan.batches),
+            done,
+            jobs,
+            Limits(
+                max_concurrent_jobs=state.max_concurrent_jobs,
+                max_resubmits=self.settings.max_resubmits,
+                max_preemption_resubmits=self.settings.max_preemption_resubmits,
+            ),
+            suspended=state.suspend,
+            queue_managed=bool(spec.execution.queue_name),
+        )
+        if decision.halted and not state.halted:
+            state.halted = decision.halted
+            self._event(ref, "Warning", "Halted", decision.halted)
+        for give_up in decision.give_up:
+            self._give_up(state, give_up)
+        for order in decision.create:
+            self._create(state, order)
+        for name in decision.suspend:
+            self.kube.set_job_suspend(ref.namespace, name, True)
+        for name in decision.resume:
+            self.kube.set_job_suspend(ref.namespace, name, False)
+        self._count_preemptions(state, pods)
+        if len(state.results) >= state.plan.n_folds:
+            self._finish(state, jobs, decision)
+        else:
+            self._progress(state, jobs, pods, decision)
+
+    def _collect(self, state: RunState) -> None:
+        """Read the fold results that appeared since the last pass (each fold once)."""
+        location = state.plan.location
+        known = state.results
+        fresh = 0
+        ns = state.ref.namespace
+        for key in state.store.list(location.folds_prefix):
+            if not key.endswith(".json"):
+                continue
+            stem = key.rsplit("/", 1)[-1][: -len(".json")]
+            if not stem.isdigit() or int(stem) in known:
+                continue
+            try:
+                result = FoldResult.from_json(state.store.get(key))
+            except (KeyError, ValueError, TypeError):
+                continue
+            self._record(state, result)
+            fresh += 1
+            self.telemetry.fold_seconds.labels(ns).observe(
+                result.fit_seconds + result.predict_seconds
+            )
+        if fresh:
+            log.debug("%s/%s: %d new fold results", ns, state.ref.name, fresh)
+
+    def _record(self, state: RunState, result: FoldResult) -> None:
+        if not 0 <= result.index < state.plan.n_folds or result.index in state.results:
+            return
+        state.results[result.index] = result
+        assert state.aggregator is not None
+        state.aggregator.add(result)
+        state.summary_stale = True
+        ns = state.ref.namespace
+        self.telemetry.folds_completed.labels(ns).inc()
+        if result.error is not None:
+            self.telemetry.folds_failed.labels(ns).inc()
+
+    @staticmethod
+    def _done_batches(state: RunState) -> set[int]:
+        return {
+            b
+            for b, folds in enumerate(state.plan.batches)
+            if all(f in state.results for f in folds)
+        }
+
+    def _create(self, state: RunState, order: JobOrder) -> None:
+        ref = state.ref
+        folds = tuple(state.plan.batches[order.batch])
+        full = JobOrder(
+            order.batch, order.attempt, order.failures_before, order.preemptions_before, folds
+        )
+        body = build_job(
+            ref, state.plan.spec, state.plan_uri, full, self.defaults, suspend=state.suspend
+        )
+        created = self.kube.create_job(ref.namespace, body)
+        if created:
+            self.telemetry.jobs_created.labels(ref.namespace).inc()
+            if order.attempt > 0:
+                self.telemetry.job_retries.labels(ref.namespace).inc()
+                self._event(
+                    ref,
+                    "Normal",
+                    "Resubmitted",
+                    f"batch {order.batch} resubmitted as attempt {order.attempt}",
+                )
+
+    def _give_up(self, state: RunState, give_up: GiveUp) -> None:
+        """Record every fold of the batch that has no result as failed, in the store."""
+        plan = state.plan
+        missing = [f for f in plan.batches[give_up.batch] if f not in state.results]
+        if not missing:
+            return
+        samples = self._samples_for(state)
+        error = FoldError(give_up.reason, give_up.message[:2000])
+        for index in missing:
+            result = FoldResult(
+                index=index,
+                samples=samples(plan.folds[index].test),
+                error=error,
+                path=NOT_RUN_PATH,
+                trainer_version="operator",
+            )
+            key = plan.location.fold(index)
+            if not state.store.exists(key):  # never overwrite what a trainer wrote
+                state.store.put(key, result.to_json())
+                self._record(state, result)
+        state.given_up.add(give_up.batch)
+        self.telemetry.batches_given_up.labels(state.ref.namespace).inc()
+        self._event(
+            state.ref,
+            "Warning",
+            "BatchGivenUp",
+            f"batch {give_up.batch} ({len(missing)} folds) recorded as failed: "
+            f"{give_up.reason}: {give_up.message}",
+        )
+
+    def _samples_for(self, state: RunState) -> Callable[[tuple[int, ...]], list[SampleResult]]:
+        """Held-out rows with their ids and true labels, for folds that never ran."""
+        plan = state.plan
+        if state.dataset is None:
+            try:
+                state.dataset = load_dataset(plan.spec.dataset, plan.spec.storage)
+            except (InvalidInput, StoreError) as exc:
+                log.warning("cannot load the data to describe failed folds: %s", exc)
+        try:
+            hasher = hasher_for(plan.spec.privacy)
+        except InvalidInput:  # the salt lives in the pods' Secret, not in the operator
+            hasher = IdHasher(None)
+            hidden = True
+        else:
+            hidden = False
+        dataset = state.dataset
+
+        def samples(rows: tuple[int, ...]) -> list[SampleResult]:
+            if dataset is None:
+                return [SampleResult(row=r, id="", y_true="") for r in rows]
+            return [
+                SampleResult(
+                    row=r,
+                    id="" if hidden else hasher(dataset.ids[r]),
+                    y_true=to_python(dataset.y[r]),
+                )
+                for r in rows
+            ]
+
+        return samples
+
+    def _count_preemptions(self, state: RunState, pods: list[ObservedPod]) -> None:
+        for pod in pods:
+            if pod.disrupted and pod.name not in state.preempted_pods:
+                state.preempted_pods.add(pod.name)
+                self.telemetry.job_preemptions.labels(state.ref.namespace).inc()
+
+    # ---------------------------------------------------------------- status
+    def _summary(self, state: RunState) -> dict[str, Any] | None:
+        if state.aggregator is None or not state.results:
+            return None
+        if state.summary_stale or state.summary is None:
+            state.summary = state.aggregator.summary()
+            state.summary_stale = False
+        return state.summary
+
+    def _counts(
+        self, state: RunState, jobs: list[ObservedJob], decision: Decision
+    ) -> tuple[FoldCounts, JobCounts]:
+        results = state.results
+        failed = sum(1 for r in results.values() if r.error is not None)
+        active_batches = {j.batch for j in jobs if j.finished is None}
+        active_batches |= {o.batch for o in decision.create}
+        running = sum(1 for b in active_batches for f in state.plan.batches[b] if f not in results)
+        before = state.status.get("jobs") or {}
+        folds = FoldCounts(
+            total=state.plan.n_folds,
+            done=len(results),
+            succeeded=len(results) - failed,
+            failed=failed,
+            running=running,
+        )
+        job_counts = JobCounts(
+            total=len(jobs) + len(decision.create),
+            batches=len(state.plan.batches),
+            active=decision.active,
+            succeeded=sum(1 for j in jobs if j.finished == FINISHED_SUCCEEDED),
+            failed=sum(1 for j in jobs if j.finished == FINISHED_FAILED),
+            retried=max(int(before.get("retried") or 0), decision.retried),
+            preempted=max(
+                int(before.get("preempted") or 0),
+                decision.preempted + len(state.preempted_pods),
+            ),
+            given_up=max(int(before.get("givenUp") or 0), len(state.given_up)),
+        )
+        return folds, job_counts
+
+    def _progress(
+        self,
+        state: RunState,
+        jobs: list[ObservedJob],
+        pods: list[ObservedPod],
+        decision: Decision,
+    ) -> None:
+        folds, job_counts = self._counts(state, jobs, decision)
+        waiting = next((p.waiting for p in pods if p.waiting), None)
+        view = RunView(
+            generation=state.generation,
+            folds=folds,
+            jobs=job_counts,
+            summary=self._summary(state),
+            results_uri=state.store.uri(state.plan.location.prefix),
+            suspended=state.suspend,
+            waiting=waiting,
+        )
+        new = build_status(state.status, view, self.now())
+        self._phases[state.ref.uid] = phase_of(view)
+        if new == state.status:
+            return
+        important = _conditions_key(new) != _conditions_key(state.status) or new.get(
+            "phase"
+        ) != state.status.get("phase")
+        if not important and self.clock() - state.last_patch < self.settings.status_interval:
+            return  # the next interval writes it
+        state.status = self._write_status(state.ref, state.status, new)
+        state.last_patch = self.clock()
+
+    def _finish(self, state: RunState, jobs: list[ObservedJob], decision: Decision) -> None:
+        plan = state.plan
+        summary = state.aggregator.summary() if state.aggregator else {}
+        state.summary, state.summary_stale = summary, False
+        verdict = evaluate_gate(plan.spec.gate, summary)
+        results = [state.results[i] for i in sorted(state.results)]
+        write_report(state.store, plan, results, summary, verdict)
+        folds, job_counts = self._counts(state, jobs, decision)
+        view = RunView(
+            generation=state.generation,
+            folds=folds,
+            jobs=job_counts,
+            summary=summary,
+            results_uri=state.store.uri(plan.location.prefix),
+            finished=True,
+            verdict=verdict,
+            halted=state.halted,
+        )
+        new = build_status(state.status, view, self.now())
+        state.status = self._write_status(state.ref, state.status, new)
+        state.last_patch = self.clock()
+        state.finished = True
+        phase = phase_of(view)
+        with self._runs_lock:
+            self._runs.pop(state.ref.uid, None)
+            self._phases[state.ref.uid] = phase
+        ref = state.ref
+        if phase == "Succeeded":
+            self._event(
+                ref,
+                "Normal",
+                "Completed",
+                f"{folds.succeeded}/{folds.total} folds succeeded; report at "
+                f"{state.store.uri(plan.location.artifact('report.html'))}",
+            )
+        else:
+            self._event(ref, "Warning", "Failed", state.halted or "no fold succeeded")
+        if folds.failed:
+            self._event(
+                ref, "Warning", "ResultsIncomplete", f"{folds.failed} of {folds.total} folds failed"
+            )
+        if verdict.evaluated:
+            if verdict.passed:
+                self._event(ref, "Normal", "GatePassed", "every gate threshold is met")
+            else:
+                self._event(ref, "Warning", "GateFailed", "; ".join(verdict.failures))
+
+    def _write_status(
+        self, ref: RunRef, previous: Mapping[str, Any], new: dict[str, Any]
+    ) -> dict[str, Any]:
+        self.kube.patch_run_status(ref.namespace, ref.name, merge_patch(previous, new))
+        self.telemetry.status_patches.labels(ref.namespace).inc()
+        return new
+
+    def _event(self, ref: RunRef, type_: str, reason: str, message: str) -> None:
+        try:
+            self.kube.post_event(
+                ref.namespace, build_event(ref, type_, reason, message, self.now())
+            )
+        except Exception as exc:  # an Event is best effort, never a reason to fail
+            log.debug("could not post event %s for %s: %s", reason, ref.name, exc)
+
+
+def _conditions_key(status: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    return [
+        (str(c.get("type")), str(c.get("status")), str(c.get("reason")))
+        for c in status.get("conditions") or []
+    ]

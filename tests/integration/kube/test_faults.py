@@ -1,0 +1,144 @@
+"""Preemption is not a failure; a real failure is resubmitted, then given up on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from kubernetes import client as k8s
+
+from loocv_operator.results import load_results
+from loocv_operator.store import RunLocation, open_store
+
+from .apiserver import Cluster
+from .conftest import (
+    OperatorProcess,
+    condition,
+    create_run,
+    events,
+    job_creations,
+    manifest,
+    max_active_jobs,
+    wait_condition,
+    wait_for,
+)
+from .jobcontroller import Fault, JobController
+
+pytestmark = pytest.mark.integration
+
+
+def small_spec(**execution: object) -> dict[str, object]:
+    """Ten iris folds in two batches of five: two trainer processes at most."""
+    return {
+        "dataset": {"builtin": "iris"},
+        "model": {"estimator": "sklearn.naive_bayes.GaussianNB"},
+        "strategy": {"subset": {"indices": [0, 10, 20, 50, 60, 70, 100, 110, 120, 130]}},
+        "execution": {"foldsPerJob": 5, "maxConcurrentJobs": 2, "retries": 1, **execution},
+        "storage": {"deleteOnDelete": True},
+    }
+
+
+def test_a_preempted_pod_is_retried_without_counting_as_a_failure(
+    api: k8s.ApiClient,
+    cluster: Cluster,
+    operator: Callable[..., OperatorProcess],
+    controller: JobController,
+    faults: dict[int, Fault],
+    namespace: str,
+    s3_prefix: str,
+) -> None:
+    faults[0] = Fault(preempt=1)  # the first pod of batch 0 is preempted (DisruptionTarget)
+    process = operator()
+    created = create_run(api, manifest("preempted", namespace, small_spec()))
+    run = wait_condition(api, namespace, "preempted", "Complete", process)
+    status = run["status"]
+
+    assert status["folds"]["succeeded"] == 10 and status["folds"]["failed"] == 0
+    assert status["jobs"]["preempted"] == 1
+    assert status["jobs"]["retried"] == 0 and status["jobs"]["failed"] == 0
+    assert condition(run, "ResultsIncomplete")["status"] == "False"  # type: ignore[index]
+    # The Job itself survived the preemption (podFailurePolicy Ignore): no resubmission.
+    names = [e.name for e in job_creations(cluster.log, namespace) if e.status == 201]
+    assert len(names) == len(set(names)) == 2
+    assert (
+        controller.records[(namespace, names[0])].pods
+        + controller.records[(namespace, names[1])].pods
+        == 3
+    )
+
+    # Deleting a run with deleteOnDelete removes its results (the finalizer's job).
+    location = RunLocation(namespace, "preempted", created["metadata"]["uid"])
+    store = open_store(s3_prefix)
+    assert store.list(location.prefix)
+    k8s.CustomObjectsApi(api).delete_namespaced_custom_object(
+        "loocv.dev", "v1alpha1", namespace, "loocvruns", "preempted"
+    )
+
+    def gone() -> bool:
+        try:
+            k8s.CustomObjectsApi(api).get_namespaced_custom_object(
+                "loocv.dev", "v1alpha1", namespace, "loocvruns", "preempted"
+            )
+        except k8s.ApiException as exc:
+            return exc.status == 404
+        return False
+
+    wait_for("the run to be deleted", gone, 30, process)
+    assert store.list(location.prefix) == []
+
+
+def test_a_failing_job_is_resubmitted_then_given_up_with_results_incomplete(
+    api: k8s.ApiClient,
+    cluster: Cluster,
+    operator: Callable[..., OperatorProcess],
+    controller: JobController,
+    faults: dict[int, Fault],
+    namespace: str,
+    s3_prefix: str,
+) -> None:
+    faults[1] = Fault(kill=True)  # every pod of batch 1 is killed (exit 137, e.g. OOM)
+    process = operator()  # --max-resubmits 1
+    created = create_run(api, manifest("flaky", namespace, small_spec()))
+    run = wait_condition(api, namespace, "flaky", "Complete", process)
+    status = run["status"]
+
+    assert status["phase"] == "Succeeded"  # batch 0 succeeded: the run has results
+    assert condition(run, "ResultsIncomplete")["status"] == "True"  # type: ignore[index]
+    assert status["folds"] == {"total": 10, "done": 10, "succeeded": 5, "failed": 5, "running": 0}
+    assert status["jobs"]["retried"] == 1 and status["jobs"]["givenUp"] == 1
+    names = sorted(e.name for e in job_creations(cluster.log, namespace) if e.status == 201)
+    assert [n.rsplit("-", 2)[-2:] for n in names] == [["b0", "r0"], ["b1", "r0"], ["b1", "r1"]]
+    # backoffLimit = retries = 1: two pods per attempt of batch 1
+    batch1 = [r for (ns, n), r in controller.records.items() if ns == namespace and "-b1-" in n]
+    assert [r.pods for r in batch1] == [2, 2]
+
+    location = RunLocation(namespace, "flaky", created["metadata"]["uid"])
+    results = load_results(open_store(s3_prefix), location.folds_prefix)
+    failed = [r for r in results if r.error is not None]
+    assert [r.index for r in failed] == [5, 6, 7, 8, 9]
+    assert {r.error.type for r in failed if r.error} == {"RetriesExhausted"}
+    assert [s.row for r in failed for s in r.samples] == [70, 100, 110, 120, 130]
+    reasons = {e["reason"] for e in events(cluster.log, namespace)}
+    assert {"Resubmitted", "BatchGivenUp", "ResultsIncomplete"} <= reasons
+    assert max_active_jobs(cluster.log, namespace) <= 2
+
+
+def test_the_trainers_invalid_input_exit_code_is_not_retried_and_fails_the_run(
+    api: k8s.ApiClient,
+    cluster: Cluster,
+    operator: Callable[..., OperatorProcess],
+    controller: JobController,
+    faults: dict[int, Fault],
+    namespace: str,
+) -> None:
+    faults[0] = Fault(exit_code=2)
+    faults[1] = Fault(exit_code=2)
+    process = operator()
+    create_run(api, manifest("bad-data", namespace, small_spec(maxConcurrentJobs=1)))
+    run = wait_condition(api, namespace, "bad-data", "Failed", process)
+
+    assert run["status"]["phase"] == "Failed"
+    assert condition(run, "Failed")["reason"] == "TrainerInvalidInput"  # type: ignore[index]
+    names = [e.name for e in job_creations(cluster.log, namespace) if e.status == 201]
+    assert len(names) == 1  # FailJob at once; batch 1 never started, nothing resubmitted
+    assert run["status"]["folds"]["failed"] == 10

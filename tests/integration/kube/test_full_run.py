@@ -1,0 +1,125 @@
+"""A whole run through the real operator: Jobs, trainer processes, results, status."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from kubernetes import client as k8s
+from sklearn.datasets import load_iris
+from sklearn.model_selection import LeaveOneOut, cross_val_predict
+from sklearn.naive_bayes import GaussianNB
+
+from loocv_operator.estimators import DEFAULT_ALLOWLIST
+from loocv_operator.local import execute, prepare
+from loocv_operator.metrics import summarize
+from loocv_operator.results import load_results
+from loocv_operator.spec import parse_run
+from loocv_operator.store import LocalStore, RunLocation, open_store
+
+from .apiserver import Cluster
+from .conftest import (
+    OperatorProcess,
+    create_run,
+    events,
+    job_creations,
+    manifest,
+    max_active_jobs,
+    wait_condition,
+)
+from .jobcontroller import JobController
+
+pytestmark = pytest.mark.integration
+
+SPEC = {
+    "dataset": {"builtin": "iris"},
+    "model": {"estimator": "sklearn.naive_bayes.GaussianNB"},
+    "execution": {"foldsPerJob": 50, "maxConcurrentJobs": 2, "retries": 1},
+    "gate": {"accuracy": {"min": 0.9}, "failedFolds": {"max": 0}},
+}
+
+
+def test_a_run_completes_with_the_metrics_of_the_local_run(
+    api: k8s.ApiClient,
+    cluster: Cluster,
+    operator: Callable[..., OperatorProcess],
+    controller: JobController,
+    namespace: str,
+    s3_prefix: str,
+    tmp_path: Path,
+) -> None:
+    process = operator()
+    created = create_run(api, manifest("iris-nb", namespace, SPEC))
+    run = wait_condition(api, namespace, "iris-nb", "Complete", process)
+    status = run["status"]
+
+    assert status["phase"] == "Succeeded"
+    assert status["progress"] == "150/150"
+    assert status["folds"] == {
+        "total": 150,
+        "done": 150,
+        "succeeded": 150,
+        "failed": 0,
+        "running": 0,
+    }
+    assert status["observedGeneration"] == 1
+    gate = {c["type"]: c for c in status["conditions"]}["GatePassed"]
+    assert gate["status"] == "True"
+    assert status["gate"] == {"passed": True, "failures": []}
+    assert status["jobs"]["retried"] == 0 and status["jobs"]["givenUp"] == 0
+
+    # The same manifest run locally gives the same metrics.
+    local_run = parse_run(manifest("iris-nb", "default", SPEC))
+    local_store = LocalStore(tmp_path / "local")
+    plan, runner = prepare(local_run, local_store, DEFAULT_ALLOWLIST)
+    execute(plan, runner, local_store, workers=1)
+    local = summarize(plan, load_results(local_store, plan.location.folds_prefix))["metrics"]
+    for key in ("accuracy", "accuracyCI95", "logLoss", "brier", "ece"):
+        assert status["metrics"][key] == pytest.approx(local[key], rel=1e-12), key
+
+    # ... and the stored predictions are sklearn's brute-force LOO predictions.
+    location = RunLocation(namespace, "iris-nb", created["metadata"]["uid"])
+    store = open_store(s3_prefix)
+    results = load_results(store, location.folds_prefix)
+    predicted = np.array([r.samples[0].y_pred for r in results])
+    X, y = load_iris(return_X_y=True)
+    np.testing.assert_array_equal(
+        predicted, cross_val_predict(GaussianNB(), X, y, cv=LeaveOneOut())
+    )
+    report = json.loads(store.get(location.artifact("report.json")))
+    assert report["summary"]["folds"]["done"] == 150
+    assert report["gate"]["passed"] is True
+    assert store.exists(location.artifact("predictions.csv"))
+    assert store.exists(location.artifact("report.html"))
+    assert status["resultsUri"] == store.uri(location.prefix)
+
+    # Three batches, three Jobs, never more than two at once, each created once.
+    log = cluster.log
+    created_jobs = [e.name for e in job_creations(log, namespace) if e.status == 201]
+    assert len(created_jobs) == len(set(created_jobs)) == 3
+    assert max_active_jobs(log, namespace) <= 2
+    # Jobs and pods are observed per run: namespaced lists with a server-side selector,
+    # never a cluster-wide list or watch, and no handler writes to a Job.
+    uid = created["metadata"]["uid"]
+    operator_lists = [
+        e
+        for e in log
+        if e.resource in ("jobs", "pods")
+        and e.action in ("LIST", "WATCH")
+        and e.params.get("labelSelector")
+    ]
+    assert operator_lists
+    assert all(e.namespace == namespace for e in operator_lists)
+    assert {e.params["labelSelector"] for e in operator_lists} == {f"loocv.dev/run-uid={uid}"}
+    assert not [e for e in log if e.resource == "jobs" and e.action == "WATCH"]
+    job_writes = [
+        e
+        for e in log
+        if e.resource == "jobs" and e.action == "UPDATE" and e.subresource != "status"
+    ]
+    assert job_writes == []  # no finalizers or annotations put on Jobs
+    reasons = [e["reason"] for e in events(log, namespace)]
+    assert "Completed" in reasons and "GatePassed" in reasons

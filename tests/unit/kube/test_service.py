@@ -1,0 +1,321 @@
+"""The run service, offline: an in-memory Kubernetes API, a directory store, the real
+planner, trainer (in-process) and aggregator."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loocv_operator.estimators import DEFAULT_ALLOWLIST
+from loocv_operator.kube.kubeapi import RunGone
+from loocv_operator.kube.service import RunService
+from loocv_operator.kube.settings import Settings
+from loocv_operator.plan import Plan
+from loocv_operator.results import load_results
+from loocv_operator.store import LocalStore, RunLocation
+from loocv_operator.trainer import run_batch, runner_for
+
+UID = "uid-1"
+
+
+class FakeKube:
+    """Jobs, pods, run status and Events, in memory."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.created: list[str] = []
+        self.pods: list[dict[str, Any]] = []
+        self.status: dict[str, Any] = {}
+        self.patches: list[dict[str, Any]] = []
+        self.suspends: list[tuple[str, bool]] = []
+        self.events: list[dict[str, Any]] = []
+        self.selectors: list[tuple[str, str]] = []
+        self.gone = False
+
+    def list_jobs(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        self.selectors.append((namespace, selector))
+        return [dict(j) for j in self.jobs.values()]
+
+    def create_job(self, namespace: str, body: Mapping[str, Any]) -> bool:
+        name = body["metadata"]["name"]
+        if name in self.jobs:
+            return False
+        self.jobs[name] = json.loads(json.dumps(body))
+        self.created.append(name)
+        return True
+
+    def set_job_suspend(self, namespace: str, name: str, suspend: bool) -> None:
+        self.suspends.append((name, suspend))
+        self.jobs[name]["spec"]["suspend"] = suspend
+
+    def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        return list(self.pods)
+
+    def patch_run_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        if self.gone:
+            raise RunGone(name)
+        self.patches.append(dict(status))
+        for key, value in status.items():
+            if value is None:
+                self.status.pop(key, None)
+            else:
+                self.status[key] = value
+
+    def post_event(self, namespace: str, body: Mapping[str, Any]) -> None:
+        self.events.append(dict(body))
+
+    def finish(self, name: str, ok: bool = True, reason: str = "BackoffLimitExceeded") -> None:
+        condition = {
+            "type": "Complete" if ok else "Failed",
+            "status": "True",
+            "reason": "" if ok else reason,
+            "message": "m",
+        }
+        self.jobs[name]["status"] = {"conditions": [condition]}
+
+    def conditions(self) -> dict[str, dict[str, Any]]:
+        return {c["type"]: c for c in self.status.get("conditions", [])}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return tmp_path / "store"
+
+
+@pytest.fixture
+def kube() -> FakeKube:
+    return FakeKube()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def make_service(kube: FakeKube, root: Path, clock: Clock, **settings: Any) -> RunService:
+    options: dict[str, Any] = {
+        "storage_uri": str(root),
+        "allow_local_store": True,
+        "status_interval": 10.0,
+        "max_resubmits": 1,
+    }
+    options.update(settings)
+    return RunService(Settings(**options), kube, clock=clock)
+
+
+def body(
+    spec: dict[str, Any] | None = None, status: dict[str, Any] | None = None, generation: int = 1
+) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "iris", "namespace": "ns", "uid": UID, "generation": generation},
+        "spec": spec
+        or {
+            "dataset": {"builtin": "iris"},
+            "model": {"estimator": "sklearn.naive_bayes.GaussianNB"},
+            "strategy": {"subset": {"indices": list(range(0, 150, 15))}},  # 10 folds
+            "execution": {"foldsPerJob": 3, "maxConcurrentJobs": 2, "retries": 0},
+        },
+        "status": status or {},
+    }
+
+
+def plan_of(root: Path) -> Plan:
+    store = LocalStore(root)
+    return Plan.from_json(store.get(RunLocation("ns", "iris", UID).plan))
+
+
+def train(root: Path, kube: FakeKube, name: str) -> None:
+    """What the Job's pod does: the real trainer on its batch."""
+    plan = plan_of(root)
+    batch = int(kube.jobs[name]["metadata"]["labels"]["loocv.dev/batch"])
+    run_batch(runner_for(plan, DEFAULT_ALLOWLIST), batch, LocalStore(root))
+    kube.finish(name)
+
+
+def test_an_invalid_run_is_marked_invalid_once_and_makes_no_job(
+    kube: FakeKube, root: Path, clock: Clock
+) -> None:
+    service = make_service(kube, root, clock)
+    spec = body()["spec"] | {"model": {"estimator": "os.system"}}
+    service.admit(body(spec))
+    assert kube.conditions()["Invalid"]["status"] == "True"
+    assert "spec.model.estimator" in kube.conditions()["Invalid"]["message"]
+    assert kube.status["phase"] == "Failed" and kube.jobs == {}
+    assert [e["reason"] for e in kube.events] == ["Invalid"]
+    assert service.tracked() == []
+    patches = len(kube.patches)
+    service.admit(body(spec, status=kube.status))  # a restart does not reopen it
+    assert len(kube.patches) == patches
+
+
+def test_cluster_only_problems_are_invalid(kube: FakeKube, root: Path, clock: Clock) -> None:
+    service = make_service(kube, root, clock, allow_local_store=False)
+    service.admit(body())
+    assert "spec.storage.uri" in kube.conditions()["Invalid"]["message"]
+    kube2 = FakeKube()
+    service2 = make_service(kube2, root, clock)
+    spec = body()["spec"] | {"privacy": {"hashSampleIds": True}}
+    service2.admit(body(spec))
+    assert "spec.privacy.saltSecretRef" in kube2.conditions()["Invalid"]["message"]
+
+
+def test_admission_plans_once_and_fills_the_window(
+    kube: FakeKube, root: Path, clock: Clock
+) -> None:
+    service = make_service(kube, root, clock)
+    service.admit(body())
+    plan = plan_of(root)
+    assert plan.n_folds == 10 and len(plan.batches) == 4
+    assert len(kube.created) == 2  # maxConcurrentJobs
+    assert all(sel == ("ns", f"loocv.dev/run-uid={UID}") for sel in kube.selectors)
+    assert kube.status["phase"] == "Running"
+    assert kube.conditions()["Progressing"]["status"] == "True"
+    raw = LocalStore(root).get(RunLocation("ns", "iris", UID).plan)
+
+    # A restarted operator (a new service) reuses the plan and duplicates no Job.
+    restarted = make_service(kube, root, clock)
+    restarted.admit(body(status=kube.status))
+    assert LocalStore(root).get(RunLocation("ns", "iris", UID).plan) == raw
+    assert len(kube.created) == 2
+
+
+def test_a_whole_run_ends_complete_with_report_and_events(
+    kube: FakeKube, root: Path, clock: Clock
+) -> None:
+    service = make_service(kube, root, clock)
+    service.admit(body())
+    for _ in range(10):
+        for name in [n for n, j in kube.jobs.items() if "status" not in j]:
+            train(root, kube, name)
+        clock.now += 10
+        service.reconcile(UID)
+        if service.tracked() == []:
+            break
+    assert kube.conditions()["Complete"]["status"] == "True"
+    assert kube.status["folds"] == {
+        "total": 10,
+        "done": 10,
+        "succeeded": 10,
+        "failed": 0,
+        "running": 0,
+    }
+    assert kube.status["jobs"]["total"] == 4 and kube.status["jobs"]["succeeded"] == 4
+    store = LocalStore(root)
+    location = RunLocation("ns", "iris", UID)
+    for artifact in ("report.json", "predictions.csv", "report.html"):
+        assert store.exists(location.artifact(artifact))
+    assert "Completed" in [e["reason"] for e in kube.events]
+    assert service.phase_counts() == {"Succeeded": 1}
+    assert service.tracked() == []
+
+
+def test_a_failing_batch_is_resubmitted_then_recorded_as_failed(
+    kube: FakeKube, root: Path, clock: Clock
+) -> None:
+    service = make_service(kube, root, clock)  # max_resubmits=1
+    service.admit(body())
+    first = kube.created[0]
+    kube.finish(first, ok=False)
+    service.reconcile(UID)
+    retry = kube.created[-1]
+    assert retry.endswith("-b0-r1")
+    assert kube.jobs[retry]["metadata"]["annotations"]["loocv.dev/failures-before"] == "1"
+    kube.finish(retry, ok=False)
+    clock.now += 10
+    service.reconcile(UID)
+    failed = [r for r in load_results(LocalStore(root), "ns/iris/uid-1/folds/") if r.error]
+    assert [r.index for r in failed] == [0, 1, 2]
+    assert {r.error.type for r in failed if r.error} == {"RetriesExhausted"}
+    rows = plan_of(root).batches[0]
+    assert [s.row for r in failed for s in r.samples] == [
+        plan_of(root).folds[i].test[0] for i in rows
+    ]
+    assert all(s.y_true in (0, 1, 2) for r in failed for s in r.samples)
+    assert kube.status["jobs"]["givenUp"] == 1 and kube.status["jobs"]["retried"] == 1
+    assert kube.conditions()["ResultsIncomplete"]["status"] == "True"
+    assert not any(n.endswith("-b0-r2") for n in kube.created)
+
+
+def test_status_is_patched_at_most_once_per_interval_unless_conditions_change(
+    kube: FakeKube, root: Path, clock: Clock
+) -> None:
+    service = make_service(kube, root, clock)
+    service.admit(body())
+    baseline = len(kube.patches)
+    name = kube.created[0]
+    train(root, kube, name)  # new results: the status would change
+    kube.jobs[name].pop("status")  # ... but the Job is still running: no transition
+    for _ in range(5):
+        clock.now += 1
+        service.reconcile(UID)
+    assert len(kube.patches) == baseline  # within the interval: nothing written
+    clock.now += 10
+    service.reconcile(UID)
+    assert len(kube.patches) == baseline + 1
+    assert kube.status["folds"]["done"] == 3
+
+
+def test_suspend_and_resume_act_at_once(kube: FakeKube, root: Path, clock: Clock) -> None:
+    service = make_service(kube, root, clock)
+    service.admit(body())
+    spec = body()["spec"] | {"suspend": True}
+    service.spec_changed(body(spec, generation=2))
+    assert sorted(kube.suspends) == sorted((n, True) for n in kube.created)
+    assert kube.status["phase"] == "Suspended"
+    assert kube.status["observedGeneration"] == 2
+    created = len(kube.created)
+    service.spec_changed(
+        body(
+            body()["spec"]
+            | {
+                "suspend": False,
+                "execution": {"foldsPerJob": 3, "maxConcurrentJobs": 3, "retries": 0},
+            },
+            generation=3,
+        )
+    )
+    assert kube.suspends[-1][1] is False
+    assert len(kube.created) == created + 1  # the window grew to 3
+
+
+def test_a_finished_run_is_restamped_with_the_new_generation(
+    kube: FakeKube, root: Path, clock: Clock
+) -> None:
+    service = make_service(kube, root, clock)
+    service.admit(body(body()["spec"] | {"model": {"estimator": "os.system"}}))
+    finished = dict(kube.status)
+    service.spec_changed(body(status=finished, generation=4))
+    assert kube.status["observedGeneration"] == 4
+    assert {c["observedGeneration"] for c in kube.status["conditions"]} == {4}
+    assert (
+        kube.conditions()["Invalid"]["lastTransitionTime"]
+        == ({c["type"]: c for c in finished["conditions"]}["Invalid"]["lastTransitionTime"])
+    )
+
+
+def test_a_deleted_run_is_forgotten_and_its_results_removed_when_asked(
+    kube: FakeKube, root: Path, clock: Clock
+) -> None:
+    service = make_service(kube, root, clock)
+    spec = body()["spec"] | {"storage": {"deleteOnDelete": True}}
+    service.admit(body(spec))
+    assert LocalStore(root).list("ns/iris/")
+    kube.gone = True
+    train(root, kube, kube.created[0])
+    clock.now += 100
+    service.reconcile(UID)  # the next status patch finds the run gone
+    assert service.tracked() == []
+    service.delete_results(body(spec))
+    assert LocalStore(root).list("ns/iris/") == []
