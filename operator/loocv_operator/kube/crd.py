@@ -5,8 +5,8 @@ from ``status.LOOCVRunStatus``), so the CLI, the trainer and the API server acce
 manifests. pydantic's JSON Schema is turned into a *structural* schema: ``$ref``s inlined,
 ``Optional`` collapsed, ``int | str`` as ``x-kubernetes-int-or-string``, free-form parameter
 maps as ``x-kubernetes-preserve-unknown-fields``. What a model validator says in code is
-restated as schema junctors (``oneOf``/``not``/``required``), which the API server enforces
-and a test checks against the model; immutability needs the old object, so it is CEL.
+restated as CEL rules (``x-kubernetes-validations``) carrying the model's messages, which the
+API server enforces and a test evaluates against the model; immutability is CEL too.
 
 ``python -m loocv_operator.kube.crd`` prints the YAML that lives in ``crds/``.
 """
@@ -38,56 +38,44 @@ NAME = f"{PLURAL}.{GROUP}"
 MUTABLE_SPEC_FIELDS = ("suspend",)
 MUTABLE_EXECUTION_FIELDS = ("maxConcurrentJobs",)
 
-# Model validators, restated as schema junctors (keyed by the pydantic model's title).
+# Model validators, restated as CEL rules with the model's own messages (keyed by the pydantic
+# model's title), so kubectl names the field and says what is wrong in the same words as
+# `loocv validate`. Fields the API server defaults (strategy.type, shuffle) may be absent
+# when a client-side checker evaluates them, hence the has() guards.
 _FILE_ONLY = ["target", "features", "idColumn", "groupColumn", "format"]
-CROSS_FIELD_RULES: dict[str, dict[str, Any]] = {
-    "DatasetSpec": {
-        "oneOf": [{"required": ["builtin"]}, {"required": ["uri"]}],
-        "anyOf": [
-            {"not": {"required": ["builtin"]}},
-            {"not": {"anyOf": [{"required": [f]} for f in _FILE_ONLY]}},
-        ],
-    },
-    "SubsetSpec": {
-        "oneOf": [
-            {"required": ["indices"]},
-            {"required": ["labels"]},
-            {"required": ["stratifiedSample"]},
-        ],
-    },
-    "StrategySpec": {
-        "allOf": [
-            {  # KFold needs k
-                "anyOf": [
-                    {"not": {"required": ["type"], "properties": {"type": {"enum": ["KFold"]}}}},
-                    {"required": ["k"]},
-                ]
-            },
-            {  # k and shuffle apply to KFold only
-                "anyOf": [
-                    {"required": ["type"], "properties": {"type": {"enum": ["KFold"]}}},
-                    {
-                        "not": {
-                            "anyOf": [
-                                {"required": ["k"]},
-                                {
-                                    "required": ["shuffle"],
-                                    "properties": {"shuffle": {"enum": [True]}},
-                                },
-                            ]
-                        }
-                    },
-                ]
-            },
-            {  # subset applies to LeaveOneOut only
-                "anyOf": [
-                    {"not": {"required": ["subset"]}},
-                    {"not": {"required": ["type"]}},
-                    {"properties": {"type": {"enum": ["LeaveOneOut"]}}},
-                ]
-            },
-        ]
-    },
+_IS_KFOLD = "(has(self.type) && self.type == 'KFold')"
+CROSS_FIELD_RULES: dict[str, list[dict[str, str]]] = {
+    "DatasetSpec": [
+        {
+            "rule": "has(self.builtin) != has(self.uri)",
+            "message": "give exactly one of 'builtin' or 'uri'",
+        },
+        {
+            "rule": "!has(self.builtin) || !("
+            + " || ".join(f"has(self.{f})" for f in _FILE_ONLY)
+            + ")",
+            "message": "'target', 'features', 'idColumn', 'groupColumn' and 'format' apply "
+            "to 'uri' only",
+        },
+    ],
+    "SubsetSpec": [
+        {
+            "rule": "(has(self.indices) ? 1 : 0) + (has(self.labels) ? 1 : 0)"
+            " + (has(self.stratifiedSample) ? 1 : 0) == 1",
+            "message": "give exactly one of 'indices', 'labels' or 'stratifiedSample'",
+        }
+    ],
+    "StrategySpec": [
+        {"rule": f"!{_IS_KFOLD} || has(self.k)", "message": "KFold needs 'k'"},
+        {
+            "rule": f"{_IS_KFOLD} || (!has(self.k) && !(has(self.shuffle) && self.shuffle))",
+            "message": "'k' and 'shuffle' apply to KFold only",
+        },
+        {
+            "rule": "!has(self.subset) || !has(self.type) || self.type == 'LeaveOneOut'",
+            "message": "'subset' applies to LeaveOneOut only",
+        },
+    ],
 }
 
 _KEEP = (
@@ -140,7 +128,9 @@ class _Converter:
                 out["additionalProperties"] = self.convert(extra)
             else:  # dict[str, Any]: free-form (estimator parameters)
                 out["x-kubernetes-preserve-unknown-fields"] = True
-            out.update(copy.deepcopy(CROSS_FIELD_RULES.get(node.get("title", ""), {})))
+            rules = CROSS_FIELD_RULES.get(node.get("title", ""))
+            if rules:
+                out["x-kubernetes-validations"] = copy.deepcopy(rules)
         elif kind == "array":
             out["type"] = "array"
             out["items"] = self.convert(node.get("items", {}))

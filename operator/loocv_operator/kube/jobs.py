@@ -359,6 +359,7 @@ class ObservedPod:
     batch: int
     disrupted: bool  # failed with the DisruptionTarget condition (preempted, evicted)
     waiting: str | None  # why its container cannot start, e.g. CreateContainerConfigError
+    unschedulable: str | None = None  # the scheduler's reason, while no node can take it
 
 
 def observe_pod(pod: Mapping[str, Any]) -> ObservedPod | None:
@@ -377,9 +378,20 @@ def observe_pod(pod: Mapping[str, Any]) -> ObservedPod | None:
         reason = state.get("reason")
         if reason and reason not in ("ContainerCreating", "PodInitializing"):
             waiting = f"{reason}: {state.get('message') or ''}".strip(": ")
+    unschedulable = next(
+        (
+            str(c.get("message") or "no node fits the pod")
+            for c in status.get("conditions") or []
+            if c.get("type") == "PodScheduled"
+            and c.get("status") == "False"
+            and c.get("reason") == "Unschedulable"
+        ),
+        None,
+    )
     return ObservedPod(
         name=str(meta.get("name", "")),
         batch=_int(labels.get(LABEL_BATCH), -1),
         disrupted=disrupted,
         waiting=waiting,
+        unschedulable=unschedulable,
     )

@@ -629,6 +629,7 @@ class RunService:
     ) -> None:
         folds, job_counts = self._counts(state, jobs, decision)
         waiting = next((p.waiting for p in pods if p.waiting), None)
+        unschedulable = next((p.unschedulable for p in pods if p.unschedulable), None)
         view = RunView(
             generation=state.generation,
             folds=folds,
@@ -637,6 +638,7 @@ class RunService:
             results_uri=state.store.uri(state.plan.location.prefix),
             suspended=state.suspend,
             waiting=waiting,
+            unschedulable=unschedulable,
         )
         new = build_status(state.status, view, self.now())
         self._phases[state.ref.uid] = phase_of(view)

@@ -142,6 +142,7 @@ class RunView:
     verdict: GateVerdict | None = None
     halted: str | None = None  # why no more Jobs are created (trainer reported bad input)
     waiting: str | None = None  # why pods are not running (image pull, missing Secret)
+    unschedulable: str | None = None  # the scheduler's word on a pod no node can take
 
 
 def _finite(value: Any) -> float | None:
@@ -211,8 +212,8 @@ def phase_of(view: RunView) -> Phase:
         return "Failed" if view.halted or view.folds.succeeded == 0 else "Succeeded"
     if view.suspended:
         return "Suspended"
-    if view.jobs.total == 0 and view.folds.done == 0:
-        return "Pending"
+    if view.folds.done == 0 and (view.jobs.total == 0 or view.unschedulable):
+        return "Pending"  # nothing computed yet, and nothing can start (no node fits)
     return "Running"
 
 
@@ -270,6 +271,13 @@ def build_status(
     else:
         if view.suspended:
             put(cond.PROGRESSING, "False", "Suspended", _progress_message(view))
+        elif view.unschedulable:
+            put(
+                cond.PROGRESSING,
+                "False",
+                "Unschedulable",
+                f"trainer pods cannot be scheduled: {view.unschedulable}",
+            )
         else:
             reason = "Waiting" if view.waiting else "JobsRunning"
             put(cond.PROGRESSING, "True", reason, _progress_message(view))

@@ -43,9 +43,51 @@ def strict(schema: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def cel_violations(schema: Mapping[str, Any], value: Any, path: str = "") -> list[str]:
+    """Evaluate the schema's CEL rules (not the transition rules, which need oldSelf) on
+    every node the document has, as the API server does after schema validation."""
+    import celpy
+
+    found: list[str] = []
+    if isinstance(value, Mapping):
+        for rule in schema.get("x-kubernetes-validations", []):
+            if "oldSelf" in rule["rule"]:
+                continue
+            env = celpy.Environment()
+            program = env.program(env.compile(rule["rule"]))
+            if not program.evaluate({"self": celpy.json_to_cel(dict(value))}):
+                found.append(f"{path}: {rule['message']}")
+        for key, child in schema.get("properties", {}).items():
+            if key in value:
+                found += cel_violations(child, value[key], f"{path}.{key}")
+    elif isinstance(value, list) and "items" in schema:
+        for i, item in enumerate(value):
+            found += cel_violations(schema["items"], item, f"{path}[{i}]")
+    return found
+
+
 def schema_accepts(document: dict[str, Any]) -> bool:
-    schema = strict(version()["schema"]["openAPIV3Schema"])
-    return not list(jsonschema.Draft7Validator(schema).iter_errors(document))
+    """Structural schema (jsonschema) and CEL rules (cel-python), as the API server checks."""
+    openapi = version()["schema"]["openAPIV3Schema"]
+    if list(jsonschema.Draft7Validator(strict(openapi)).iter_errors(document)):
+        return False
+    return not cel_violations(openapi, document)
+
+
+def test_cel_rules_say_what_the_model_says() -> None:
+    """kubectl's message for a cross-field mistake is the one `loocv validate` prints."""
+    document = run_doc(
+        {
+            "dataset": {"builtin": "iris", "uri": "s3://b/x.csv"},
+            "model": {"estimator": "sklearn.svm.SVC"},
+            "strategy": {"type": "KFold"},
+        }
+    )
+    violations = cel_violations(version()["schema"]["openAPIV3Schema"], document)
+    assert violations == [
+        ".spec.dataset: give exactly one of 'builtin' or 'uri'",
+        ".spec.strategy: KFold needs 'k'",
+    ]
 
 
 def model_accepts(document: dict[str, Any]) -> bool:

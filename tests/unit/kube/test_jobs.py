@@ -318,3 +318,24 @@ def test_observe_pod() -> None:
     assert stuck is not None and not stuck.disrupted
     assert stuck.waiting == 'CreateContainerConfigError: secret "s3" not found'
     assert observe_pod({"metadata": {"name": "r", "labels": {}}}) is None
+
+
+def test_observe_unschedulable_pod() -> None:
+    message = "0/4 nodes are available: 4 Insufficient nvidia.com/gpu."
+    pod = observe_pod(
+        {
+            "metadata": {"name": "p", "labels": {"loocv.dev/batch": "0"}},
+            "status": {
+                "phase": "Pending",
+                "conditions": [
+                    {
+                        "type": "PodScheduled",
+                        "status": "False",
+                        "reason": "Unschedulable",
+                        "message": message,
+                    }
+                ],
+            },
+        }
+    )
+    assert pod is not None and pod.unschedulable == message

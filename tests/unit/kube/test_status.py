@@ -185,3 +185,21 @@ def test_the_status_stays_small_with_many_classes_and_samples(classes: int) -> N
     assert len(json.dumps(status)) < 6000
     assert ("perClass" in status["metrics"]) == (classes <= 20)
     assert all(math.isfinite(v) for v in status["metrics"].values() if isinstance(v, float))
+
+
+def test_unschedulable_pods_keep_the_run_pending_and_say_why() -> None:
+    reason = "0/4 nodes are available: 4 Insufficient nvidia.com/gpu."
+    stuck = build_status(
+        None,
+        view(
+            folds=FoldCounts(total=150),
+            jobs=JobCounts(total=2, active=2),
+            summary=None,
+            unschedulable=reason,
+        ),
+        T0,
+    )
+    assert stuck["phase"] == "Pending"
+    progressing = types(stuck)["Progressing"]
+    assert (progressing["status"], progressing["reason"]) == ("False", "Unschedulable")
+    assert "Insufficient nvidia.com/gpu" in progressing["message"]
