@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 EXAMPLE ?= examples/breast-cancer-logreg.yaml
 
-.PHONY: install run test unit integration e2e bench lint crd demo clean
+.PHONY: install run test unit integration chart e2e bench lint crd demo clean
 
 install: $(STAMP)  ## virtualenv with the package (editable) and the test tools
 
@@ -20,8 +20,8 @@ $(STAMP): pyproject.toml constraints.txt
 run: install  ## LOOCV of the example manifest, locally (no cluster)
 	$(BIN)/loocv run $(EXAMPLE) --local
 
-test: install  ## tiers 1 (unit) and 2 (integration: kopf + kmock + S3 on loopback)
-	$(BIN)/python -m pytest tests/unit tests/integration
+test: install  ## tiers 1 (unit) and 2 (integration: kopf + kmock + S3 on loopback), and the chart
+	$(BIN)/python -m pytest tests/unit tests/integration tests/chart
 
 unit: install
 	$(BIN)/python -m pytest tests/unit
@@ -32,6 +32,9 @@ integration: install
 e2e: install  ## tier 3: a real control plane (binaries built once into ~/.cache, ~9 min cold)
 	$(BIN)/python -m pytest tests/e2e -m e2e -x
 
+demo: install  ## a local control plane + S3 + the operator; watch an example run to Complete
+	$(BIN)/python tests/e2e/demo.py $(DEMO_ARGS)
+
 lint: install  ## ruff and mypy
 	$(BIN)/ruff check operator tests
 	$(BIN)/ruff format --check operator tests
@@ -39,6 +42,10 @@ lint: install  ## ruff and mypy
 
 crd: install  ## regenerate crds/ from the manifest model
 	$(BIN)/python -m loocv_operator.kube.crd > crds/loocvruns.loocv.dev.yaml
+	cp crds/loocvruns.loocv.dev.yaml charts/loocv-operator/crds/
+
+chart: install  ## Helm chart: lint, render, schemas, RBAC (builds helm once into ~/.cache, ~2 min)
+	$(BIN)/python -m pytest tests/chart
 
 clean:
 	rm -rf $(VENV) loocv-results .pytest_cache .mypy_cache .ruff_cache

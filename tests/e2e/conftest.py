@@ -24,7 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cluster import Cluster, ensure_binaries, start_cluster
 
+from tests.chart.helmbin import ensure_helm
+
 _FAILED_KEY = pytest.StashKey[bool]()
+_HELM: dict[str, Path] = {}
 
 
 def _sigterm_as_interrupt(signum: int, frame: object) -> None:
@@ -51,6 +54,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             ensure_binaries()
         except Exception as exc:
             pytest.exit(f"[e2e] could not build the control-plane binaries: {exc}", returncode=3)
+    if any("helm_binary" in getattr(item, "fixturenames", ()) for item in session.items):
+        try:
+            _HELM["bin"] = ensure_helm()
+        except Exception as exc:
+            pytest.exit(f"[e2e] could not build helm: {exc}", returncode=3)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -109,3 +117,9 @@ def namespace(control_plane: Cluster, request: pytest.FixtureRequest) -> Iterato
 
     with contextlib.suppress(Exception):
         k8s.CoreV1Api(control_plane.api_client).delete_namespace(name)
+
+
+@pytest.fixture(scope="session")
+def helm_binary() -> Path:
+    """The pinned helm (tests/chart/build-helm.sh builds it once into ~/.cache)."""
+    return _HELM.get("bin") or ensure_helm()

@@ -21,9 +21,8 @@ import boto3
 import numpy as np
 import pytest
 import yaml
-from kubernetes import client as k8s
-
 from cluster import GPU_LABEL, Cluster
+from kubernetes import client as k8s
 
 from loocv_operator.estimators import DEFAULT_ALLOWLIST
 from loocv_operator.local import execute, prepare

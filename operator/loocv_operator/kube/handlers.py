@@ -61,8 +61,10 @@ def register(registry: kopf.OperatorRegistry, service: RunService, settings: Set
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        """In a pod: the service account; elsewhere: the kubeconfig (KUBECONFIG)."""
-        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+        """As main.kube_client logs in: in a pod, the service account at
+        $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT (kopf's login_with_service_account
+        assumes https://kubernetes.default.svc, which needs cluster DNS); else the kubeconfig."""
+        return kopf.login_via_client(**kwargs)
 
     @kopf.on.create(*RESOURCE, registry=registry)
     def created(body: kopf.Body, **_: Any) -> None:

@@ -652,6 +652,17 @@ class RunService:
         state.status = self._write_status(state.ref, state.status, new)
         state.last_patch = self.clock()
 
+    def _observe_duration(self, namespace: str, status: Mapping[str, Any]) -> None:
+        """Run duration for the dashboard: startTime to completionTime, as the status says."""
+        try:
+            fmt = "%Y-%m-%dT%H:%M:%SZ"
+            took = datetime.strptime(status["completionTime"], fmt) - datetime.strptime(
+                status["startTime"], fmt
+            )
+        except (KeyError, TypeError, ValueError):
+            return
+        self.telemetry.run_seconds.labels(namespace).observe(took.total_seconds())
+
     def _finish(self, state: RunState, jobs: list[ObservedJob], decision: Decision) -> None:
         plan = state.plan
         summary = state.aggregator.summary() if state.aggregator else {}
@@ -674,6 +685,7 @@ class RunService:
         state.status = self._write_status(state.ref, state.status, new)
         state.last_patch = self.clock()
         state.finished = True
+        self._observe_duration(state.ref.namespace, new)
         phase = phase_of(view)
         with self._runs_lock:
             self._runs.pop(state.ref.uid, None)

@@ -58,6 +58,13 @@ class Telemetry:
         self.reconcile_seconds = Histogram(
             "loocv_reconcile_duration_seconds", "time of one reconcile of one run", registry=r
         )
+        self.run_seconds = Histogram(
+            "loocv_run_duration_seconds",
+            "startTime to completionTime of a finished run",
+            ["namespace"],
+            registry=r,
+            buckets=(10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400),
+        )
         for phase in PHASES:
             self.runs.labels(phase).set(0)
 

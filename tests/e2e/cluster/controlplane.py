@@ -161,6 +161,10 @@ def _apiserver_args(bins: Binaries, workdir: Path, pki: Pki, ports: dict[str, in
         f"--service-account-key-file={pki.sa_public_key}",
         f"--service-account-signing-key-file={pki.sa_private_key}",
         "--allow-privileged=true",
+        # On top of the defaults, as in OpenShift and hardened clusters: setting
+        # blockOwnerDeletion in an ownerReference needs `update` on the owner's finalizers
+        # subresource, so the e2e tier proves the operator's RBAC grants it.
+        "--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
         # The kubernetes Service's Endpoints may not hold a loopback IP; nothing here
         # reaches the API through the Service (pods get KUBERNETES_SERVICE_HOST=127.0.0.1).
         "--endpoint-reconciler-type=none",

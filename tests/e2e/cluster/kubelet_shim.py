@@ -15,9 +15,19 @@ Lifecycle of one pod, as a kubelet does it:
 Preemption (``preempt``): DisruptionTarget=True is added, the processes are
 terminated and the pod is marked Failed with that condition.
 
+Volumes (``volumes``): each pod's volumes are set up under its sandbox (emptyDir,
+configMap, secret, downwardAPI, projected — including the ServiceAccount token from the
+TokenRequest API, bound to the pod — and hostPath), and a container with volumeMounts or a
+read-only root filesystem runs in its own private mount namespace where they are
+bind-mounted at their mountPaths and, with ``readOnlyRootFilesystem``, ``/`` is read-only.
+So a pod finds its token, CA and namespace at /var/run/secrets/kubernetes.io/
+serviceaccount exactly when admission mounted them (not with
+``automountServiceAccountToken: false``), and ``load_incluster_config()`` works in it.
+Pods without mounts run as before, in the host's mount namespace.
+
 Not supported: images (``entrypoints`` maps an image to a command instead),
-volumes (no mounts; ``workingDir`` is used only if it exists), probes,
-sidecar init containers, ``restartPolicy: Always`` back-off.
+``runAsUser`` (every process runs as root: the interpreter lives under /root),
+probes, sidecar init containers, ``restartPolicy: Always`` back-off.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ import contextlib
 import datetime as _dt
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -42,6 +53,10 @@ from kubernetes.client.rest import ApiException
 
 from .podenv import EnvConfigError, container_argv, container_env
 from .processes import die_with_parent
+from .volumes import PodVolumes, VolumeError
+
+PODMOUNTS = Path(__file__).resolve().with_name("podmounts.py")
+_UNSHARE = shutil.which("unshare")
 
 TERMINAL = ("Succeeded", "Failed")
 
@@ -126,6 +141,7 @@ class PodRun:
     delete_after: bool = False
     done: threading.Event = field(default_factory=threading.Event)
     phase: str = "Pending"
+    volumes: PodVolumes | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def request_stop(self, grace: float, delete_after: bool) -> None:
@@ -384,6 +400,52 @@ class KubeletShim:
             **self.extra_env,
         }
 
+    def _request_token(self, namespace: str, account: str, body: dict[str, Any]) -> str:
+        response = raw(self.core.create_namespaced_service_account_token, account, namespace, body)
+        return str(response["status"]["token"])
+
+    def _prepare_volumes(self, run: PodRun, pod: dict[str, Any]) -> bool:
+        """Set up the pod's volumes, retrying (ContainerCreating) while a source is missing."""
+        run.volumes = PodVolumes(pod, run.sandbox / "volumes", self._lookup, self._request_token)
+        posted = False
+        while True:
+            try:
+                run.volumes.prepare()
+                return True
+            except VolumeError as exc:
+                for c in run.init_containers + run.containers:
+                    c.waiting_reason, c.waiting_message = "ContainerCreating", f"MountVolume: {exc}"
+            if run.stop_requested is not None or self._stopping.is_set():
+                return False
+            if not posted:
+                self._post(run, "Pending", initialized=not run.init_containers)
+                posted = True
+            time.sleep(1.0)
+
+    def _isolated(self, run: PodRun, spec: dict[str, Any], argv: list[str]) -> list[str]:
+        """argv run in a private mount namespace with the container's mounts, if it has any."""
+        security = spec.get("securityContext") or {}
+        read_only_root = bool(security.get("readOnlyRootFilesystem"))
+        if run.volumes is None or not (spec.get("volumeMounts") or read_only_root):
+            return argv
+        if _UNSHARE is None or os.geteuid() != 0:
+            raise VolumeError("mounting volumes needs root and util-linux unshare")
+        mounts = [m.to_json() for m in run.volumes.mounts(spec)]
+        layout = json.dumps({"mounts": mounts, "readOnlyRoot": read_only_root})
+        return [
+            _UNSHARE,
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            sys.executable,
+            "-I",
+            "-S",
+            str(PODMOUNTS),
+            layout,
+            *argv,
+        ]
+
     def _spawn(
         self, run: PodRun, pod: dict[str, Any], spec: dict[str, Any], c: ContainerRun
     ) -> bool:
@@ -392,6 +454,11 @@ class KubeletShim:
             env = container_env(pod, spec, self._base_env(run), self._lookup)
             argv = container_argv(spec, env, self.entrypoints)
         except EnvConfigError as exc:
+            c.waiting_reason, c.waiting_message = "CreateContainerConfigError", str(exc)
+            return False
+        try:
+            argv = self._isolated(run, spec, argv)
+        except VolumeError as exc:
             c.waiting_reason, c.waiting_message = "CreateContainerConfigError", str(exc)
             return False
         workdir = spec.get("workingDir")
@@ -461,6 +528,8 @@ class KubeletShim:
         specs = spec.get("containers") or []
         run.init_containers = [ContainerRun(c["name"], c.get("image", "")) for c in init_specs]
         run.containers = [ContainerRun(c["name"], c.get("image", "")) for c in specs]
+        if not self._prepare_volumes(run, pod):
+            return self._finish(run, pod)
         for cspec, c in zip(init_specs, run.init_containers, strict=True):
             while True:
                 if not self._wait_spawn(run, pod, cspec, c):

@@ -39,7 +39,7 @@ def expand(value: str, env: Mapping[str, str]) -> str:
     return _VAR_REF.sub(sub, value)
 
 
-def _field_path(pod: Pod, path: str) -> str:
+def field_path(pod: Pod, path: str) -> str:
     meta = pod.get("metadata", {})
     m = re.fullmatch(r"metadata\.(labels|annotations)\['([^']+)'\]", path)
     if m:
@@ -125,7 +125,7 @@ def container_env(
             # Expansion sees only vars declared earlier in `env`, plus service vars (base).
             value: str | None = expand(var.get("value", ""), {**base, **declared})
         elif "fieldRef" in source:
-            value = _field_path(pod, source["fieldRef"]["fieldPath"])
+            value = field_path(pod, source["fieldRef"]["fieldPath"])
         elif "secretKeyRef" in source:
             value = _key_ref(lookup, namespace, "secret", source["secretKeyRef"])
         elif "configMapKeyRef" in source:
