@@ -32,12 +32,15 @@ integration: install
 e2e: install  ## tier 3: a real control plane (binaries built once into ~/.cache, ~9 min cold)
 	$(BIN)/python -m pytest tests/e2e -m e2e -x
 
+bench: install  ## benchmark suite -> docs/benchmarks.md (not a test; ~3 min on 2 cores)
+	$(BIN)/python -m bench
+
 demo: install  ## a local control plane + S3 + the operator; watch an example run to Complete
 	$(BIN)/python tests/e2e/demo.py $(DEMO_ARGS)
 
 lint: install  ## ruff and mypy
-	$(BIN)/ruff check operator tests
-	$(BIN)/ruff format --check operator tests
+	$(BIN)/ruff check operator tests bench
+	$(BIN)/ruff format --check operator tests bench
 	$(BIN)/mypy
 
 crd: install  ## regenerate crds/ from the manifest model

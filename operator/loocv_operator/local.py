@@ -4,6 +4,10 @@ Each worker loads the data and builds the estimator once (pool initializer), the
 batches with the trainer's own code and writes each fold to the store as it finishes. So
 Ctrl-C loses nothing already computed, and a rerun of the same manifest resumes: the run's
 directory is keyed by the spec's digest, and stored folds are skipped.
+
+When an exact fast path applies, it runs once, in this process, over every fold: starting
+workers would cost more than the whole computation. Only the folds it does not claim are
+fanned out to the pool.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from .plan import Plan, make_plan
 from .privacy import hasher_for
 from .spec import LOOCVRun
 from .store import RunLocation, Store
-from .trainer import BatchOutcome, FoldRunner, limit_math_threads, run_batch
+from .trainer import BatchOutcome, FoldRunner, fast_pass, limit_math_threads, run_batch
 
 LOCAL_BATCHES_PER_WORKER = 8
 LOCAL_MAX_FOLDS_PER_BATCH = 64
@@ -51,6 +55,11 @@ def local_batches(n_folds: int, workers: int) -> list[list[int]]:
     one task submission, not a pod start."""
     size = math.ceil(n_folds / max(1, workers * LOCAL_BATCHES_PER_WORKER))
     return plan_batches(n_folds, max(1, min(LOCAL_MAX_FOLDS_PER_BATCH, size)))
+
+
+def batches_of(indices: Sequence[int], workers: int) -> list[list[int]]:
+    """``local_batches`` over an arbitrary list of fold indices."""
+    return [[indices[i] for i in b] for b in local_batches(len(indices), workers)]
 
 
 def prepare(
@@ -90,10 +99,20 @@ def execute(
     progress: ProgressCallback | None = None,
 ) -> LocalRun:
     """Run every batch; ``progress`` is told how many folds each finished batch covered."""
-    batches = local_batches(plan.n_folds, workers)
-    local_plan = replace(plan, batches=batches)
-    runner = FoldRunner(local_plan, runner.dataset, runner.estimator, runner.hasher)
     totals = [0, 0, 0]
+    indices = list(range(plan.n_folds))
+    if runner.fast is not None:
+        with limit_math_threads():
+            outcome, indices = fast_pass(runner, indices, store)
+        totals[0], totals[1] = outcome.computed, outcome.skipped
+        if progress:
+            progress(outcome.computed + outcome.skipped)
+    batches = batches_of(indices, workers)
+    local_plan = replace(plan, batches=batches)
+    # The pool fits what the fast pass left: asking the fast path again would only repeat it.
+    runner = FoldRunner(
+        local_plan, runner.dataset, runner.estimator, runner.hasher, fast_paths=False
+    )
 
     def account(outcome: BatchOutcome, size: int) -> None:
         totals[0] += outcome.computed
@@ -102,7 +121,7 @@ def execute(
         if progress:
             progress(size)
 
-    if workers <= 1:
+    if workers <= 1 or len(batches) <= 1:  # nothing (or one batch) left: no pool to start
         with limit_math_threads():
             for b, folds in enumerate(batches):
                 account(run_batch(runner, b, store), len(folds))

@@ -1,5 +1,8 @@
 """The trainer: runs one batch of folds and writes one result object per fold.
 
+Folds an exact fast path can compute (fastpaths: one pass over the data for every held-out
+row of the batch) are written with the path recorded; the rest are fitted one by one.
+
 The same code runs in a trainer pod (``loocv train --plan URI --batch N``, what the
 operator's Jobs call) and in the local executor's worker processes. It loads the data once,
 skips folds already in the store (a retried or preempted batch resumes), and isolates a
@@ -28,6 +31,7 @@ from sklearn.base import clone
 from .datasets import Dataset, load_dataset
 from .errors import EXIT_ERROR, EXIT_INVALID, EXIT_OK, InvalidInput, StoreError
 from .estimators import allowlist_from_env, build_estimator
+from .fastpaths import find_fast_path
 from .folds import Fold
 from .plan import Plan
 from .privacy import IdHasher, hasher_for
@@ -50,7 +54,14 @@ class BatchOutcome:
 class FoldRunner:
     """Holds what every fold of a process shares: the data, the estimator, the class order."""
 
-    def __init__(self, plan: Plan, dataset: Dataset, estimator: Any, hasher: IdHasher) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        dataset: Dataset,
+        estimator: Any,
+        hasher: IdHasher,
+        fast_paths: bool = True,
+    ) -> None:
         if dataset.digest() != plan.dataset_digest:
             raise InvalidInput(
                 dataset.source, "the data differ from the data the run was planned on"
@@ -62,6 +73,7 @@ class FoldRunner:
         self.classification = plan.task == "classification"
         self.all_classes = np.unique(dataset.y) if self.classification else None
         self.rows = np.arange(dataset.n_samples)
+        self.fast = find_fast_path(estimator, plan.spec) if fast_paths else None
 
     def _samples(self, test: Sequence[int]) -> list[SampleResult]:
         y = self.dataset.y
@@ -105,6 +117,44 @@ class FoldRunner:
             predict_seconds=predict_s,
             extra={"warnings": messages} if messages else {},
         )
+
+    def run_fast(self, folds: Sequence[Fold]) -> dict[int, FoldResult]:
+        """Results of the folds the fast path computes exactly, by fold index; any fold not
+        in the answer (a tie, a near-singular fold, the path failing) is the caller's to fit.
+        The one pass's time is shared out over the folds it computed."""
+        if self.fast is None or not folds or any(len(f.test) != 1 for f in folds):
+            return {}
+        rows = np.array([f.test[0] for f in folds], dtype=np.intp)
+        X = np.asarray(self.dataset.X, dtype=np.float64)
+        start = time.perf_counter()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out = self.fast.loo(X, self.dataset.y, rows)
+        except Exception as exc:  # never let a shortcut fail folds brute force can compute
+            log.warning("fast path %s failed, fitting every fold: %r", self.fast.name, exc)
+            return {}
+        elapsed = time.perf_counter() - start
+        with_proba = self.classification and hasattr(self.estimator, "predict_proba")
+        claimed = np.flatnonzero(out.exact)
+        share = elapsed / max(1, len(claimed))
+        results: dict[int, FoldResult] = {}
+        for k in claimed.tolist():
+            fold = folds[k]
+            predicted = out.predicted[k : k + 1]
+            proba = out.proba[k : k + 1] if with_proba and out.proba is not None else None
+            try:
+                _check_finite(predicted, proba)
+                samples = self._scored(fold.test, predicted, proba)
+            except NonFinitePrediction:
+                continue  # brute force will record what the model really does
+            extra: dict[str, Any] = {"amortized_over": len(claimed)}
+            for key, values in (out.detail or {}).items():
+                extra[key] = float(values[k])
+            results[fold.index] = FoldResult(
+                index=fold.index, samples=samples, fit_seconds=share, path=out.path, extra=extra
+            )
+        return results
 
     def _scored(
         self, test: Sequence[int], predicted: np.ndarray, proba: np.ndarray | None
@@ -180,19 +230,40 @@ def run_batch(runner: FoldRunner, batch: int, store: Store) -> BatchOutcome:
     plan = runner.plan
     if not 0 <= batch < len(plan.batches):
         raise InvalidInput("--batch", f"batch {batch} does not exist (0..{len(plan.batches) - 1})")
-    computed = skipped = failed = 0
-    for index in plan.batches[batch]:
-        key = plan.location.fold(index)
-        if _readable(store, key):
-            skipped += 1
-            continue
+    return run_folds(runner, plan.batches[batch], store)
+
+
+def fast_pass(
+    runner: FoldRunner, indices: Sequence[int], store: Store
+) -> tuple[BatchOutcome, list[int]]:
+    """Store what the fast path computes of these folds (skipping stored ones); return the
+    outcome and the folds still to fit by brute force."""
+    plan = runner.plan
+    pending = [i for i in indices if not _readable(store, plan.location.fold(i))]
+    skipped = len(indices) - len(pending)
+    fast = runner.run_fast([plan.folds[i] for i in pending]) if runner.fast else {}
+    for index in pending:
+        if index in fast:
+            store.put(plan.location.fold(index), fast[index].to_json())
+    if runner.fast is not None and pending:
+        log.info("fast path %s: %d of %d folds", runner.fast.name, len(fast), len(pending))
+    return BatchOutcome(len(fast), skipped, 0), [i for i in pending if i not in fast]
+
+
+def run_folds(runner: FoldRunner, indices: Sequence[int], store: Store) -> BatchOutcome:
+    """The fast pass, then brute force for the rest: one stored result per fold, a failing
+    fold recorded and the rest carried on."""
+    plan = runner.plan
+    outcome, rest = fast_pass(runner, indices, store)
+    computed, failed = outcome.computed, 0
+    for index in rest:
         result = runner.run(plan.folds[index])
-        store.put(key, result.to_json())
+        store.put(plan.location.fold(index), result.to_json())
         computed += 1
         if result.error:
             failed += 1
             log.warning("fold %d failed: %s: %s", index, result.error.type, result.error.message)
-    return BatchOutcome(computed, skipped, failed)
+    return BatchOutcome(computed, outcome.skipped, failed)
 
 
 def _readable(store: Store, key: str) -> bool:

@@ -81,6 +81,9 @@ CASES: list[tuple[str, str, dict[str, Any], BaseEstimator]] = [
 
 
 def run_locally(tmp_path: Path, spec: dict[str, Any], workers: int = 1) -> list[FoldResult]:
+    """Brute force (fastPath: off): the oracle is bitwise; the fast paths are checked
+    against the same oracle to 1e-8 in test_fastpaths.py."""
+    spec = {**spec, "execution": {**spec.get("execution", {}), "fastPath": "off"}}
     doc = {
         "apiVersion": "loocv.dev/v1alpha1",
         "kind": "LOOCVRun",

@@ -431,7 +431,8 @@ class KubeletShim:
         if _UNSHARE is None or os.geteuid() != 0:
             raise VolumeError("mounting volumes needs root and util-linux unshare")
         mounts = [m.to_json() for m in run.volumes.mounts(spec)]
-        layout = json.dumps({"mounts": mounts, "readOnlyRoot": read_only_root})
+        keep = [sys.prefix, str(Path(__file__).resolve().parents[3])]  # venv, checkout
+        layout = json.dumps({"mounts": mounts, "readOnlyRoot": read_only_root, "keep": keep})
         return [
             _UNSHARE,
             "--mount",

@@ -5,7 +5,8 @@ Run by the kubelet shim inside a fresh private mount namespace
 
     python3 -I -S podmounts.py '<json>' command [args...]
 
-with ``<json>`` = ``{"mounts": [{"source", "target", "readOnly"}], "readOnlyRoot": bool}``.
+with ``<json>`` = ``{"mounts": [{"source", "target", "readOnly"}], "readOnlyRoot": bool,
+"keep": [host paths that must stay visible, e.g. the virtualenv]}``.
 Every mount source is opened first (``O_PATH``) and bound from ``/proc/self/fd/N``, so a
 mount over /tmp cannot hide the per-pod directories that live under /tmp on the host.
 Targets are mounted parents first; a missing target is created (a directory, or an empty
@@ -63,12 +64,23 @@ def _read_only(path: str) -> None:
     _mount(None, path, MS_REMOUNT | MS_BIND | MS_RDONLY | _kept_flags(path))
 
 
+def _under(path: str, ancestor: str) -> bool:
+    return path == ancestor or path.startswith(ancestor.rstrip("/") + "/")
+
+
 def setup(spec: dict[str, object]) -> None:
     mounts = list(spec.get("mounts") or [])  # type: ignore[call-overload]
     opened = []
     for m in mounts:
         fd = os.open(m["source"], os.O_PATH | os.O_CLOEXEC)
         opened.append((m, fd))
+    # Host paths the process itself needs (the virtualenv, the checkout). A clone under /tmp
+    # would vanish under a pod's /tmp emptyDir: open them now, bind them back afterwards.
+    keep = [
+        (os.path.normpath(k), os.open(k, os.O_PATH | os.O_CLOEXEC))
+        for k in spec.get("keep") or []  # type: ignore[attr-defined]
+        if os.path.isdir(k)
+    ]
     opened.sort(key=lambda pair: len(os.path.normpath(pair[0]["target"]).split("/")))
     for m, fd in opened:
         source = f"/proc/self/fd/{fd}"
@@ -83,6 +95,12 @@ def setup(spec: dict[str, object]) -> None:
         _mount(source, target, MS_BIND | MS_REC)
         if m.get("readOnly"):
             _read_only(target)
+        os.close(fd)
+    targets = [os.path.normpath(m["target"]) for m in mounts]
+    for path, fd in keep:
+        if any(_under(path, t) and path != t for t in targets):
+            os.makedirs(path, exist_ok=True)
+            _mount(f"/proc/self/fd/{fd}", path, MS_BIND | MS_REC)
         os.close(fd)
     if spec.get("readOnlyRoot"):
         _read_only("/")

@@ -1,0 +1,1 @@
+"""The benchmark suite (``python -m bench``): writes docs/benchmarks.md. Not tests."""
