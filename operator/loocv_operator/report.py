@@ -447,25 +447,26 @@ def _regression_html(pooled: Pooled) -> list[str]:
     return ["<h2>Predictions</h2>", f'<div class="figures">{"".join(figures)}</div>']
 
 
+def _sample_table(items: list[dict[str, Any]], score: str, truth: str) -> str:
+    """Worst samples and label-noise candidates: id, row, a score, the truth, the prediction."""
+    rows = [
+        [
+            _e(i.get("id")),
+            _fmt(i.get("row")),
+            _fmt(i.get(score)),
+            _e(i.get("yTrue")),
+            _e(i.get("yPred")),
+        ]
+        for i in items
+    ]
+    return _table(["id", "row", score, truth, "predicted"], rows)
+
+
 def _samples_html(summary: dict[str, Any]) -> list[str]:
     parts = ["<h2>Worst samples</h2>"]
     worst = summary.get("worstSamples") or []
     if worst:
-        parts.append(
-            _table(
-                ["id", "row", "loss", "true", "predicted"],
-                [
-                    [
-                        _e(w.get("id")),
-                        _fmt(w.get("row")),
-                        _fmt(w.get("loss")),
-                        _e(w.get("yTrue")),
-                        _e(w.get("yPred")),
-                    ]
-                    for w in worst
-                ],
-            )
-        )
+        parts.append(_sample_table(worst, "loss", "true"))
     else:
         parts.append("<p>No evaluated samples yet.</p>")
     if summary.get("task") == "classification":
@@ -475,21 +476,7 @@ def _samples_html(summary: dict[str, Any]) -> list[str]:
         )
         noise = summary.get("labelNoiseCandidates") or []
         if noise:
-            parts.append(
-                _table(
-                    ["id", "row", "label", "predicted", "confidence"],
-                    [
-                        [
-                            _e(c.get("id")),
-                            _fmt(c.get("row")),
-                            _e(c.get("yTrue")),
-                            _e(c.get("yPred")),
-                            _fmt(c.get("confidence")),
-                        ]
-                        for c in noise
-                    ],
-                )
-            )
+            parts.append(_sample_table(noise, "confidence", "label"))
         else:
             parts.append("<p>None.</p>")
     return parts
