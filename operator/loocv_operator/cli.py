@@ -193,10 +193,11 @@ def _validate(args: argparse.Namespace) -> int:
                     spec,
                     dataset,
                     estimator,
+                    executor="cluster",
                 )
                 print(
                     f"{args.manifest}: ok — {plan.task}, {plan.n_samples} samples, "
-                    f"{plan.n_folds} folds in {len(plan.batches)} batches"
+                    f"{plan.n_folds} folds; on a cluster: {plan.batching.message}"
                 )
         except InvalidInput as exc:
             problems.append(str(exc))

@@ -1,7 +1,9 @@
 """The run plan (plan.json): everything a trainer needs to run its batch, and nothing else.
 
-The operator (or the local executor) writes it once; every trainer pod reads it from the
-store, so a Job carries only the plan's address and its batch number. The plan pins the
+The operator (or the local executor) writes it when the run starts; every trainer pod reads
+it from the store, so a Job carries only the plan's address and its batch number. With
+``foldsPerJob: auto`` the operator writes it once more, when the probe batch has been timed
+(batching.py): the new batches are appended and the old ones keep their numbers. The plan pins the
 spec and the data by digest, so a trainer never computes folds for data the plan was not
 made for.
 """
@@ -10,15 +12,17 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from .batching import MODE_EXPLICIT, Batching, consecutive, initial_batches, unbatched
 from .datasets import Dataset
 from .errors import InvalidInput
 from .estimators import task_of
-from .folds import Fold, auto_folds_per_job, plan_batches, plan_folds
+from .fastpaths import fast_path_for
+from .folds import Fold, plan_folds
 from .results import to_python
 from .spec import CLASSIFICATION_GATES, REGRESSION_GATES, LOOCVRunSpec, parse_spec
 from .store import RunLocation
@@ -38,10 +42,24 @@ class Plan:
     folds: list[Fold]
     batches: list[list[int]]
     created: float = field(default_factory=time.time)
+    batching: Batching = field(default_factory=lambda: Batching(MODE_EXPLICIT))
 
     @property
     def n_folds(self) -> int:
         return len(self.folds)
+
+    @property
+    def pending(self) -> list[int]:
+        """Folds in no batch yet: they wait for the probe batch to size them."""
+        return unbatched(self.n_folds, self.batches)
+
+    def sized(self, decision: Batching) -> Plan:
+        """The plan with the waiting folds cut into batches of ``decision.folds_per_job``.
+        Existing batches keep their numbers, so Jobs already created stay valid."""
+        size = decision.folds_per_job or 1
+        return replace(
+            self, batches=self.batches + consecutive(self.pending, size), batching=decision
+        )
 
     def to_json(self) -> bytes:
         data = {
@@ -59,6 +77,7 @@ class Plan:
             "classes": self.classes,
             "folds": [list(f.test) for f in self.folds],
             "batches": self.batches,
+            "batching": self.batching.to_json(),
             "created": self.created,
         }
         return json.dumps(data, separators=(",", ":")).encode()
@@ -81,6 +100,7 @@ class Plan:
                 folds=[Fold(i, tuple(t)) for i, t in enumerate(data["folds"])],
                 batches=[list(b) for b in data["batches"]],
                 created=float(data.get("created", 0.0)),
+                batching=Batching.from_json(data.get("batching") or {"mode": MODE_EXPLICIT}),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput(source, f"not a valid plan: {exc}") from None
@@ -97,8 +117,15 @@ def _check_gate_applies(spec: LOOCVRunSpec, task: str, model: str) -> None:
             raise InvalidInput(f"spec.gate.{field}", f"does not apply to {model}, a {task} model")
 
 
-def make_plan(location: RunLocation, spec: LOOCVRunSpec, dataset: Dataset, estimator: Any) -> Plan:
-    """Plan folds and batches for a run; deterministic from its inputs."""
+def make_plan(
+    location: RunLocation,
+    spec: LOOCVRunSpec,
+    dataset: Dataset,
+    estimator: Any,
+    executor: str = "local",
+) -> Plan:
+    """Plan folds and batches for a run; deterministic from its inputs. ``executor`` is
+    "cluster" for Jobs (batching.py sizes them) or "local" (the executor batches itself)."""
     task = task_of(estimator)
     classification = task == "classification"
     classes = [to_python(c) for c in np.unique(dataset.y)] if classification else None
@@ -113,9 +140,12 @@ def make_plan(location: RunLocation, spec: LOOCVRunSpec, dataset: Dataset, estim
     folds = plan_folds(
         spec.strategy, dataset.y, dataset.groups, spec.execution.seed, classification
     )
-    per_job = spec.execution.folds_per_job
-    if per_job == "auto":
-        per_job = auto_folds_per_job(len(folds), spec.execution.max_concurrent_jobs)
+    batches, batching = initial_batches(
+        len(folds),
+        spec.execution.folds_per_job,
+        fast_path_for(estimator, spec),
+        local=executor == "local",
+    )
     return Plan(
         location=location,
         spec=spec,
@@ -125,5 +155,6 @@ def make_plan(location: RunLocation, spec: LOOCVRunSpec, dataset: Dataset, estim
         task=task,
         classes=classes,
         folds=folds,
-        batches=plan_batches(len(folds), per_job),
+        batches=batches,
+        batching=batching,
     )

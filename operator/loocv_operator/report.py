@@ -69,6 +69,7 @@ def build_report(plan: Plan, summary: dict[str, Any], verdict: GateVerdict) -> d
         "nSamples": plan.n_samples,
         "task": plan.task,
         "classes": plan.classes,
+        "batching": plan.batching.to_json(),
         "summary": summary,
         "gate": {
             "passed": verdict.passed,

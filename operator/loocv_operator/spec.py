@@ -183,7 +183,12 @@ class ExecutionSpec(_Model):
     """How the folds are spread over Jobs and pods (and, locally, over processes)."""
 
     folds_per_job: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
-        default="auto", description="folds per Job; 'auto' sizes batches from the fold count"
+        default="auto",
+        description=(
+            "folds per Job; 'auto': one Job when an exact fast path covers the run, else a "
+            "probe batch is timed and the rest sized so each pod computes for ~20x its "
+            "start-up cost, with every maxConcurrentJobs slot busy"
+        ),
     )
     max_concurrent_jobs: Annotated[int, Field(ge=1, le=1000)] = 4
     retries: Annotated[int, Field(ge=0, le=100)] = 3

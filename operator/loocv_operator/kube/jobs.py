@@ -13,6 +13,7 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from ..errors import EXIT_INVALID
@@ -298,6 +299,25 @@ class ObservedJob:
     suspended: bool = False
     failures_before: int = 0
     preemptions_before: int = 0
+    started: float | None = None  # status.startTime (set once the Job is unsuspended)
+    completed: float | None = None  # status.completionTime (a succeeded Job only)
+
+    @property
+    def wall_seconds(self) -> float | None:
+        """From start to completion, as the Job controller stamped them (1 s resolution)."""
+        if self.started is None or self.completed is None:
+            return None
+        return max(0.0, self.completed - self.started)
+
+
+def _timestamp(value: Any) -> float | None:
+    """An RFC 3339 time as the API server writes it, in epoch seconds; None if absent."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -350,6 +370,8 @@ def observe_job(job: Mapping[str, Any]) -> ObservedJob | None:
         suspended=bool((job.get("spec") or {}).get("suspend")),
         failures_before=_int(annotations.get(ANNOTATION_FAILURES)),
         preemptions_before=_int(annotations.get(ANNOTATION_PREEMPTIONS)),
+        started=_timestamp((job.get("status") or {}).get("startTime")),
+        completed=_timestamp((job.get("status") or {}).get("completionTime")),
     )
 
 

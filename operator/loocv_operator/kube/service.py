@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ..batching import ProbeTiming, size_from_probe
 from ..datasets import Dataset, load_dataset
 from ..errors import InvalidInput, StoreError
 from ..estimators import build_estimator
+from ..folds import auto_folds_per_job
 from ..gate import evaluate_gate
 from ..metrics import Aggregator
 from ..plan import Plan, make_plan
@@ -48,7 +50,7 @@ from .jobs import (
     selector,
 )
 from .kubeapi import KubeGateway, RunGone
-from .reconcile import Decision, GiveUp, Limits, decide
+from .reconcile import Decision, GiveUp, Limits, decide, latest_attempts
 from .settings import Settings
 from .status import (
     FoldCounts,
@@ -66,6 +68,7 @@ from .telemetry import Telemetry
 
 log = logging.getLogger("loocv.operator")
 NOT_RUN_PATH = "not-run"
+PROBE_COMPLETION_GRACE = 60.0  # seconds to wait for the probe Job's completionTime
 
 
 class RetryLater(Exception):
@@ -98,6 +101,7 @@ class RunState:
     last_patch: float = float("-inf")
     finished: bool = False
     dataset: Dataset | None = None
+    probe_results_at: float | None = None  # when every probe fold had a result
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -206,8 +210,7 @@ class RunService:
             ref,
             "Normal",
             "Planned",
-            f"{state.plan.n_folds} folds in {len(state.plan.batches)} batches; "
-            f"plan at {state.plan_uri}",
+            _planned_message(state.plan) + f"; plan at {state.plan_uri}",
         )
         self.reconcile(ref.uid)
 
@@ -262,7 +265,7 @@ class RunService:
                 ref, status, pending_status(status, generation, self.now(), "planning folds")
             )
             dataset = load_dataset(spec.dataset, spec.storage)
-            plan = make_plan(location, spec, dataset, estimator)
+            plan = make_plan(location, spec, dataset, estimator, executor="cluster")
             if not store.exists(location.plan):
                 store.put(location.plan, plan.to_json())
         elif plan.spec_digest != spec.digest():
@@ -417,6 +420,8 @@ class RunService:
             if p is not None
         ]
         self._collect(state)  # after listing Jobs: a Job seen finished has its results stored
+        if state.plan.batching.probing:
+            self._size_after_probe(state, jobs)
         done = self._done_batches(state)
         spec = state.plan.spec
         decision = decide(
@@ -483,6 +488,46 @@ class RunService:
         self.telemetry.folds_completed.labels(ns).inc()
         if result.error is not None:
             self.telemetry.folds_failed.labels(ns).inc()
+
+    def _size_after_probe(self, state: RunState, jobs: list[ObservedJob]) -> None:
+        """Once the probe batch is done, cut the waiting folds into measured batches and
+        write the plan again (the batches already planned keep their numbers)."""
+        plan = state.plan
+        probe = [f for batch in plan.batches for f in batch]
+        if any(f not in state.results for f in probe):
+            return
+        attempts = latest_attempts(j for j in jobs if j.batch < len(plan.batches))
+        walls = [j.wall_seconds for j in attempts.values() if j.finished == FINISHED_SUCCEEDED]
+        if any(j.finished is None for j in attempts.values()):
+            # Results are in, the pod is exiting: wait (briefly) for the completion time.
+            if state.probe_results_at is None:
+                state.probe_results_at = self.clock()
+            if self.clock() - state.probe_results_at < PROBE_COMPLETION_GRACE:
+                return
+        pending = len(plan.pending)
+        timing = ProbeTiming(
+            fold_seconds=[
+                state.results[f].fit_seconds + state.results[f].predict_seconds
+                for f in probe
+                if state.results[f].error is None
+            ],
+            wall_seconds=max(w for w in walls if w is not None)
+            if any(w is not None for w in walls)
+            else None,
+        )
+        decision = size_from_probe(
+            plan.batching,
+            timing,
+            pending,
+            state.max_concurrent_jobs,
+            fallback_size=auto_folds_per_job(pending, state.max_concurrent_jobs),
+        )
+        sized = plan.sized(decision)
+        state.store.put(plan.location.plan, sized.to_json())
+        state.plan = sized
+        state.probe_results_at = None
+        log.info("%s/%s: %s", state.ref.namespace, state.ref.name, decision.message)
+        self._event(state.ref, "Normal", "Batched", decision.message)
 
     @staticmethod
     def _done_batches(state: RunState) -> set[int]:
@@ -639,6 +684,7 @@ class RunService:
             suspended=state.suspend,
             waiting=waiting,
             unschedulable=unschedulable,
+            batching=state.plan.batching.to_json(),
         )
         new = build_status(state.status, view, self.now())
         self._phases[state.ref.uid] = phase_of(view)
@@ -680,6 +726,7 @@ class RunService:
             finished=True,
             verdict=verdict,
             halted=state.halted,
+            batching=state.plan.batching.to_json(),
         )
         new = build_status(state.status, view, self.now())
         state.status = self._write_status(state.ref, state.status, new)
@@ -725,6 +772,13 @@ class RunService:
             )
         except Exception as exc:  # an Event is best effort, never a reason to fail
             log.debug("could not post event %s for %s: %s", reason, ref.name, exc)
+
+
+def _planned_message(plan: Plan) -> str:
+    if plan.batching.probing:
+        return f"{plan.n_folds} folds; {plan.batching.message}"
+    message = f"{plan.n_folds} folds in {len(plan.batches)} batches"
+    return f"{message} ({plan.batching.message})" if plan.batching.message else message
 
 
 def _conditions_key(status: Mapping[str, Any]) -> list[tuple[str, str, str]]:

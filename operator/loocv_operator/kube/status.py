@@ -98,6 +98,19 @@ class GateStatus(_Wire):
     )
 
 
+class BatchingStatus(_Wire):
+    """How folds were cut into Jobs (``foldsPerJob``), and the figures behind it."""
+
+    mode: Literal["explicit", "fast-path", "single", "probing", "measured"]
+    folds_per_job: NonNegative | None = None
+    per_fold_seconds: float | None = Field(default=None, description="probe: fit+predict")
+    pod_overhead_seconds: float | None = Field(
+        default=None, description="probe: Job wall time not spent in folds"
+    )
+    probe_folds: NonNegative | None = None
+    message: Annotated[str, Field(max_length=1024)] | None = None
+
+
 class WorstSample(_Wire):
     id: str
     loss: float | None = None
@@ -116,6 +129,7 @@ class LOOCVRunStatus(_Wire):
     worst_samples: Annotated[list[WorstSample], Field(max_length=MAX_WORST_SAMPLES)] | None = None
     results_uri: str | None = None
     fast_path: str | None = Field(default=None, description="how folds were computed")
+    batching: BatchingStatus | None = None
     conditions: Annotated[list[Condition], Field(max_length=MAX_CONDITIONS)] = Field(
         default_factory=list,
         json_schema_extra={
@@ -143,6 +157,7 @@ class RunView:
     halted: str | None = None  # why no more Jobs are created (trainer reported bad input)
     waiting: str | None = None  # why pods are not running (image pull, missing Secret)
     unschedulable: str | None = None  # the scheduler's word on a pod no node can take
+    batching: Mapping[str, Any] | None = None  # Batching.to_json() of the plan
 
 
 def _finite(value: Any) -> float | None:
@@ -304,9 +319,21 @@ def build_status(
         worst_samples=worst_samples_of(view.summary),
         results_uri=view.results_uri,
         fast_path=fast_path_of(view.summary),
+        batching=batching_of(view.batching),
         conditions=[Condition.model_validate(c) for c in conditions],
     )
     return dump(status)
+
+
+def batching_of(batching: Mapping[str, Any] | None) -> BatchingStatus | None:
+    if not batching:
+        return None
+    data = dict(batching)
+    if isinstance(data.get("message"), str):
+        data["message"] = data["message"][:1024]
+    for key in ("perFoldSeconds", "podOverheadSeconds"):
+        data[key] = _finite(data.get(key))
+    return BatchingStatus.model_validate(data)
 
 
 def pending_status(

@@ -12,6 +12,7 @@ from kubernetes import client as k8s
 from sklearn.datasets import load_iris
 from sklearn.model_selection import LeaveOneOut, cross_val_predict
 from sklearn.naive_bayes import GaussianNB
+from sklearn.tree import DecisionTreeClassifier
 
 from loocv_operator.estimators import DEFAULT_ALLOWLIST
 from loocv_operator.local import execute, prepare
@@ -123,3 +124,53 @@ def test_a_run_completes_with_the_metrics_of_the_local_run(
     assert job_writes == []  # no finalizers or annotations put on Jobs
     reasons = [e["reason"] for e in events(log, namespace)]
     assert "Completed" in reasons and "GatePassed" in reasons
+
+
+def test_auto_batching_times_a_probe_job_then_sizes_the_rest(
+    api: k8s.ApiClient,
+    cluster: Cluster,
+    operator: Callable[..., OperatorProcess],
+    controller: JobController,
+    namespace: str,
+    s3_prefix: str,
+) -> None:
+    spec = {
+        "dataset": {"builtin": "iris"},
+        "model": {"estimator": "sklearn.tree.DecisionTreeClassifier"},
+        "execution": {"maxConcurrentJobs": 2, "retries": 1},  # foldsPerJob: auto
+    }
+    process = operator()
+    created = create_run(api, manifest("iris-tree", namespace, spec))
+    run = wait_condition(api, namespace, "iris-tree", "Complete", process)
+    batching = run["status"]["batching"]
+    # The probe pod is a real process importing scikit-learn: its overhead dwarfs a
+    # millisecond tree fit, so the remaining 145 folds go to one Job per slot.
+    assert batching["mode"] == "measured" and batching["probeFolds"] == 5
+    assert batching["podOverheadSeconds"] >= 1.0
+    assert 0 < batching["perFoldSeconds"] < 0.5
+    assert batching["foldsPerJob"] == 73
+    log = cluster.log
+    creations = [e for e in job_creations(log, namespace) if e.status == 201]
+    assert [e.name.rsplit("-", 2)[-2] for e in creations] == ["b0", "b1", "b2"]
+    probe_done = next(
+        i
+        for i, e in enumerate(log)
+        if e.resource == "jobs"
+        and e.subresource == "status"
+        and e.name == creations[0].name
+        and any(
+            c.get("type") == "Complete"
+            for c in ((e.data or {}).get("status") or {}).get("conditions") or []
+        )
+    )
+    assert log.index(creations[1]) > probe_done  # the rest waited for the probe's timing
+    assert "Batched" in [e["reason"] for e in events(log, namespace)]
+
+    location = RunLocation(namespace, "iris-tree", created["metadata"]["uid"])
+    store = open_store(s3_prefix)
+    results = load_results(store, location.folds_prefix)
+    predicted = np.array([r.samples[0].y_pred for r in results])
+    X, y = load_iris(return_X_y=True)
+    expected = cross_val_predict(DecisionTreeClassifier(random_state=0), X, y, cv=LeaveOneOut())
+    np.testing.assert_array_equal(predicted, expected)
+    assert json.loads(store.get(location.plan))["batching"]["foldsPerJob"] == 73

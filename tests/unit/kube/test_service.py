@@ -68,7 +68,13 @@ class FakeKube:
     def post_event(self, namespace: str, body: Mapping[str, Any]) -> None:
         self.events.append(dict(body))
 
-    def finish(self, name: str, ok: bool = True, reason: str = "BackoffLimitExceeded") -> None:
+    def finish(
+        self,
+        name: str,
+        ok: bool = True,
+        reason: str = "BackoffLimitExceeded",
+        wall: int | None = None,
+    ) -> None:
         condition = {
             "type": "Complete" if ok else "Failed",
             "status": "True",
@@ -76,6 +82,9 @@ class FakeKube:
             "message": "m",
         }
         self.jobs[name]["status"] = {"conditions": [condition]}
+        if wall is not None:  # as the Job controller stamps them, to the second
+            self.jobs[name]["status"]["startTime"] = "2026-11-24T10:00:00Z"
+            self.jobs[name]["status"]["completionTime"] = f"2026-11-24T10:00:{wall:02d}Z"
 
     def conditions(self) -> dict[str, dict[str, Any]]:
         return {c["type"]: c for c in self.status.get("conditions", [])}
@@ -136,12 +145,12 @@ def plan_of(root: Path) -> Plan:
     return Plan.from_json(store.get(RunLocation("ns", "iris", UID).plan))
 
 
-def train(root: Path, kube: FakeKube, name: str) -> None:
+def train(root: Path, kube: FakeKube, name: str, wall: int | None = None) -> None:
     """What the Job's pod does: the real trainer on its batch."""
     plan = plan_of(root)
     batch = int(kube.jobs[name]["metadata"]["labels"]["loocv.dev/batch"])
     run_batch(runner_for(plan, DEFAULT_ALLOWLIST), batch, LocalStore(root))
-    kube.finish(name)
+    kube.finish(name, wall=wall)
 
 
 def test_an_invalid_run_is_marked_invalid_once_and_makes_no_job(
@@ -319,3 +328,93 @@ def test_a_deleted_run_is_forgotten_and_its_results_removed_when_asked(
     assert service.tracked() == []
     service.delete_results(body(spec))
     assert LocalStore(root).list("ns/iris/") == []
+
+
+def auto_body(estimator: str, folds: int = 40) -> dict[str, Any]:
+    return body(
+        {
+            "dataset": {"builtin": "iris"},
+            "model": {"estimator": estimator},
+            "strategy": {"subset": {"indices": list(range(folds))}},
+            "execution": {"maxConcurrentJobs": 2, "retries": 0},
+        }
+    )
+
+
+def test_auto_batching_probes_then_sizes_the_rest_from_the_probe(
+    kube: FakeKube, root: Path, clock: Clock
+) -> None:
+    service = make_service(kube, root, clock)
+    service.admit(auto_body("sklearn.tree.DecisionTreeClassifier"))
+    assert len(kube.created) == 1  # only the probe, though two slots are free
+    probe = kube.created[0]
+    assert kube.jobs[probe]["metadata"]["annotations"]["loocv.dev/folds"] == "0-4"
+    assert kube.status["batching"]["mode"] == "probing"
+    assert "probe batch of 5 folds" in kube.events[0]["message"]
+
+    train(root, kube, probe, wall=4)
+    clock.now += 10
+    service.reconcile(UID)
+    plan = plan_of(root)
+    assert plan.batching.mode == "measured"
+    assert plan.batching.pod_overhead_seconds is not None
+    assert 3.0 < plan.batching.pod_overhead_seconds <= 4.0  # 4 s wall minus the folds
+    # Tree folds take about a millisecond: 20 x 4 s of them is more than the rest, so the
+    # 35 folds left are cut for the 2 slots: 18 + 17.
+    assert [len(b) for b in plan.batches] == [5, 18, 17]
+    assert len(kube.created) == 3
+    assert kube.status["batching"]["foldsPerJob"] == 18
+    assert "Batched" in [e["reason"] for e in kube.events]
+
+    for _ in range(5):
+        for name in [n for n, j in kube.jobs.items() if "status" not in j]:
+            train(root, kube, name)
+        clock.now += 10
+        service.reconcile(UID)
+    assert kube.conditions()["Complete"]["status"] == "True"
+    assert kube.status["folds"]["succeeded"] == 40
+    report = json.loads(
+        LocalStore(root).get(RunLocation("ns", "iris", UID).artifact("report.json"))
+    )
+    assert report["batching"]["mode"] == "measured"
+
+
+def test_a_restarted_operator_continues_a_probing_run(
+    kube: FakeKube, root: Path, clock: Clock
+) -> None:
+    make_service(kube, root, clock).admit(auto_body("sklearn.tree.DecisionTreeClassifier"))
+    train(root, kube, kube.created[0], wall=3)
+    restarted = make_service(kube, root, clock)
+    restarted.admit(auto_body("sklearn.tree.DecisionTreeClassifier") | {"status": kube.status})
+    assert plan_of(root).batching.mode == "measured"
+    assert len(kube.created) == 3
+
+
+def test_the_probe_waits_briefly_for_its_jobs_completion_time(
+    kube: FakeKube, root: Path, clock: Clock
+) -> None:
+    service = make_service(kube, root, clock)
+    service.admit(auto_body("sklearn.tree.DecisionTreeClassifier"))
+    probe = kube.created[0]
+    train(root, kube, probe)
+    kube.jobs[probe].pop("status")  # results are stored, the Job has not completed yet
+    service.reconcile(UID)
+    assert plan_of(root).batching.probing and len(kube.created) == 1
+    clock.now += 61
+    service.reconcile(UID)
+    plan = plan_of(root)
+    assert plan.batching.mode == "measured" and "assumed" in plan.batching.message
+    assert len(kube.created) == 2  # the unfinished probe Job still holds one of the 2 slots
+
+
+def test_a_fast_path_run_is_planned_as_one_job(kube: FakeKube, root: Path, clock: Clock) -> None:
+    service = make_service(kube, root, clock)
+    service.admit(auto_body("sklearn.naive_bayes.GaussianNB"))
+    assert len(kube.created) == 1
+    assert kube.jobs[kube.created[0]]["metadata"]["annotations"]["loocv.dev/folds"] == "0-39"
+    assert kube.status["batching"]["mode"] == "fast-path"
+    train(root, kube, kube.created[0])
+    clock.now += 10
+    service.reconcile(UID)
+    assert kube.conditions()["Complete"]["status"] == "True"
+    assert kube.status["fastPath"].startswith("exact:gaussian-nb")
