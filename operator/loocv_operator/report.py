@@ -533,6 +533,7 @@ def report_html(
         f'<p class="meta">run uid {_e(location.uid)} · {_e(plan.task)} · model '
         f"{_e(spec.model.estimator)} · dataset {_e(dataset)} · strategy "
         f"{_e(spec.strategy.type)} · generated {_e(_now())}</p>",
+        f'<p class="meta">batching: {_e(plan.batching.message or plan.batching.mode)}</p>',
         _verdict_html(verdict),
         "<h2>Summary</h2>",
         _table(
