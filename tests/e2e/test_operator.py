@@ -567,3 +567,49 @@ def test_store_outage_is_ridden_out(
     run = wait_condition(control_plane, namespace, "outage", "Complete", timeout=400)
     assert run["status"]["folds"]["succeeded"] == 569
     assert sorted(r.index for r in stored_results(run, s3.endpoint)) == list(range(569))
+
+
+def test_auto_batching_on_the_cluster(
+    control_plane: Cluster, operator: Operator, namespace: str, s3: S3Server, tmp_path: Path
+) -> None:
+    """foldsPerJob: auto. A brute-force run times a probe Job on the real Job controller and
+    shim, then gives each of the 2 slots one Job; a fast-path run is a single Job."""
+    tree = manifest(
+        "tree",
+        dataset={"builtin": "breast_cancer"},
+        model={"estimator": "sklearn.tree.DecisionTreeClassifier", "params": {"max_depth": 4}},
+        execution={"foldsPerJob": "auto", "maxConcurrentJobs": 2},
+    )
+    ridge = manifest(
+        "ridge",
+        dataset={"builtin": "diabetes"},
+        model={"estimator": "sklearn.linear_model.Ridge"},
+        execution={"foldsPerJob": "auto"},
+    )
+    apply(control_plane, namespace, tree)
+    apply(control_plane, namespace, ridge)
+    for name in ("tree", "ridge"):
+        done = wait_condition(control_plane, namespace, name, "Complete")
+        assert done is not None, operator.output()
+    run = get_run(control_plane, namespace, "tree")
+    batching = run["status"]["batching"]
+    assert batching["mode"] == "measured", batching
+    assert batching["podOverheadSeconds"] >= 1.0 and batching["perFoldSeconds"] < 0.5
+    assert batching["foldsPerJob"] == 282  # ⌈564 / 2⌉: a pod's overhead outweighs 20 tree fits
+    jobs = {
+        j.metadata.labels["loocv.dev/batch"]: j
+        for j in jobs_of(control_plane, namespace)
+        if j.metadata.labels["loocv.dev/run"] == "tree"
+    }
+    assert sorted(jobs) == ["0", "1", "2"]
+    assert jobs["1"].metadata.creation_timestamp >= jobs["0"].status.completion_time
+    assert predictions_of(stored_results(run, s3.endpoint)) == local_reference(tree, tmp_path)[1]
+    ridge_run = get_run(control_plane, namespace, "ridge")
+    assert ridge_run["status"]["batching"]["mode"] == "fast-path"
+    assert ridge_run["status"]["fastPath"] == "exact:ridge-hat"
+    ridge_jobs = [
+        j
+        for j in jobs_of(control_plane, namespace)
+        if j.metadata.labels["loocv.dev/run"] == "ridge"
+    ]
+    assert len(ridge_jobs) == 1
