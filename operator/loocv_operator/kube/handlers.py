@@ -2,8 +2,8 @@
 
 No handler watches Jobs (that would put finalizers and annotations on every child and pull
 every Job in the cluster into memory): the service lists a run's Jobs with a server-side
-label selector once per interval, from one ticker task that reconciles the tracked runs on
-a bounded thread pool. A finalizer is added only to runs with spec.storage.deleteOnDelete,
+label selector when the run is due, from one ticker task that reconciles the tracked runs
+on a bounded thread pool. A finalizer is added only to runs with spec.storage.deleteOnDelete,
 whose stored results must be cleaned up before the run goes.
 """
 
@@ -36,24 +36,45 @@ def deletes_results(spec: Mapping[str, Any], **_: Any) -> bool:
     return bool((spec.get("storage") or {}).get("deleteOnDelete"))
 
 
-async def tick(service: RunService, executor: ThreadPoolExecutor) -> None:
-    """One pass over every tracked run, on the bounded pool."""
-    loop = asyncio.get_running_loop()
-    uids = service.tracked()
-    if uids:
-        await asyncio.gather(
-            *(loop.run_in_executor(executor, service.reconcile, uid) for uid in uids)
-        )
-    service.telemetry.set_phases(service.phase_counts())
+class Ticker:
+    """Reconciles each tracked run when it is due, on the bounded pool.
 
+    Runs are independent: a run whose reconcile is slow (a big collect) is skipped while in
+    flight and never holds back the others. The service says when a run is due: every
+    ``pollInterval`` while it has batches waiting for a Job slot, else every status interval.
+    """
 
-async def ticker(service: RunService, executor: ThreadPoolExecutor, interval: float) -> None:
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await tick(service, executor)
-        except Exception:  # a bad pass must not stop the next one
-            log.exception("reconcile pass failed")
+    def __init__(self, service: RunService, executor: ThreadPoolExecutor) -> None:
+        self.service = service
+        self.executor = executor
+        self.in_flight: dict[str, asyncio.Future[None]] = {}
+
+    def tick(self) -> list[str]:
+        """Start a reconcile for every due run not already in flight; return their uids."""
+        loop = asyncio.get_running_loop()
+        for uid, future in list(self.in_flight.items()):
+            if future.done():
+                del self.in_flight[uid]
+        started = []
+        for uid in self.service.due():
+            if uid not in self.in_flight:
+                self.in_flight[uid] = loop.run_in_executor(
+                    self.executor, self.service.reconcile, uid
+                )
+                started.append(uid)
+        self.service.telemetry.set_phases(self.service.phase_counts())
+        return started
+
+    async def drain(self) -> None:
+        await asyncio.gather(*self.in_flight.values(), return_exceptions=True)
+
+    async def run(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self.tick()
+            except Exception:  # a bad pass must not stop the next one
+                log.exception("reconcile pass failed")
 
 
 def register(registry: kopf.OperatorRegistry, service: RunService, settings: Settings) -> None:
@@ -91,7 +112,8 @@ def register(registry: kopf.OperatorRegistry, service: RunService, settings: Set
         executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="loocv-reconcile")
         memo["executor"] = executor
         memo["ticker"] = asyncio.create_task(
-            ticker(service, executor, settings.status_interval), name="loocv-ticker"
+            Ticker(service, executor).run(min(settings.poll_interval, settings.status_interval)),
+            name="loocv-ticker",
         )
 
     @kopf.on.cleanup(registry=registry)
@@ -103,3 +125,4 @@ def register(registry: kopf.OperatorRegistry, service: RunService, settings: Set
         executor = memo.get("executor")
         if isinstance(executor, ThreadPoolExecutor):
             executor.shutdown(wait=False, cancel_futures=True)
+        service.close()

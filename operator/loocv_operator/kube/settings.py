@@ -26,7 +26,9 @@ class Settings:
     storage_uri: str | None = None  # for runs that name no spec.storage.uri
     s3_endpoint: str | None = None
     storage_secret: str | None = None  # Secret (in the run's namespace) for trainer pods
-    status_interval: float = 10.0  # seconds between reconciles, and between status patches
+    status_interval: float = 10.0  # seconds between full reconciles and status patches
+    poll_interval: float = 2.0  # seconds between Job checks while batches wait for a slot
+    store_concurrency: int = 16  # parallel GETs when collecting fold results
     workers: int = 4  # threads that reconcile runs (and kopf's handler threads)
     max_resubmits: int = 2  # a Job failing for real is resubmitted this many times
     max_preemption_resubmits: int = 20
@@ -85,6 +87,17 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         help="seconds between reconciles and status patches (env "
         "LOOCV_STATUS_INTERVAL, default 10)",
+    )
+    p.add_argument(
+        "--poll-interval",
+        type=float,
+        help="seconds between checks for a finished Job while a run has batches waiting for a "
+        "slot (env LOOCV_POLL_INTERVAL, default 2); each check lists the run's Jobs",
+    )
+    p.add_argument(
+        "--store-concurrency",
+        type=int,
+        help="parallel reads of fold results (env LOOCV_STORE_CONCURRENCY, default 16)",
     )
     p.add_argument("--workers", type=int, help="reconcile threads (env LOOCV_WORKERS, default 4)")
     p.add_argument(
@@ -150,6 +163,12 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         status_interval=number(
             args.status_interval, "LOOCV_STATUS_INTERVAL", defaults.status_interval, float
         ),
+        poll_interval=number(
+            args.poll_interval, "LOOCV_POLL_INTERVAL", defaults.poll_interval, float
+        ),
+        store_concurrency=number(
+            args.store_concurrency, "LOOCV_STORE_CONCURRENCY", defaults.store_concurrency, int
+        ),
         workers=number(args.workers, "LOOCV_WORKERS", defaults.workers, int),
         max_resubmits=number(
             args.max_resubmits, "LOOCV_MAX_RESUBMITS", defaults.max_resubmits, int
@@ -168,6 +187,10 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 def _check(settings: Settings) -> None:
     if settings.status_interval <= 0:
         raise SystemExit("--status-interval must be > 0")
+    if settings.poll_interval <= 0:
+        raise SystemExit("--poll-interval must be > 0")
+    if settings.store_concurrency < 1:
+        raise SystemExit("--store-concurrency must be >= 1")
     if settings.workers < 1:
         raise SystemExit("--workers must be >= 1")
     if settings.max_resubmits < 0:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
 
-from loocv_operator.kube.handlers import deletes_results, register, tick
+from loocv_operator.kube.handlers import Ticker, deletes_results, register
 from loocv_operator.kube.main import kopf_settings
 from loocv_operator.kube.settings import Settings
 from loocv_operator.kube.telemetry import Telemetry
@@ -31,6 +32,9 @@ class FakeService:
     def tracked(self) -> list[str]:
         return ["a", "b"]
 
+    def due(self) -> list[str]:
+        return ["a", "b"]
+
     def reconcile(self, uid: str) -> None:
         self.reconciled.append(uid)
 
@@ -38,11 +42,31 @@ class FakeService:
         return {"Running": 2}
 
 
-def test_a_tick_reconciles_every_tracked_run_on_the_pool() -> None:
+def test_a_tick_reconciles_every_due_run_on_the_pool_never_twice_at_once() -> None:
     service = FakeService()
+    release = threading.Event()
+    slow: list[str] = []
+
+    def reconcile(uid: str) -> None:
+        if uid == "a":
+            release.wait(5)  # run a is slow: b must not wait for it
+        slow.append(uid)
+
+    service.reconcile = reconcile  # type: ignore[method-assign]
+
+    async def passes() -> tuple[list[str], list[str], list[str]]:
+        ticker = Ticker(service, pool)  # type: ignore[arg-type]
+        first = ticker.tick()
+        await asyncio.sleep(0.2)
+        second = ticker.tick()  # a is still in flight: not started again; b is done: again
+        release.set()
+        await ticker.drain()
+        return first, second, list(slow)
+
     with ThreadPoolExecutor(2) as pool:
-        asyncio.run(tick(service, pool))  # type: ignore[arg-type]
-    assert sorted(service.reconciled) == ["a", "b"]
+        first, second, finished = asyncio.run(passes())
+    assert sorted(first) == ["a", "b"] and second == ["b"]
+    assert finished[0] == "b" and sorted(finished) == ["a", "b", "b"]
 
 
 def test_only_runs_that_delete_their_results_get_a_finalizer() -> None:

@@ -398,6 +398,7 @@ def test_the_probe_waits_briefly_for_its_jobs_completion_time(
     probe = kube.created[0]
     train(root, kube, probe)
     kube.jobs[probe].pop("status")  # results are stored, the Job has not completed yet
+    clock.now += 10
     service.reconcile(UID)
     assert plan_of(root).batching.probing and len(kube.created) == 1
     clock.now += 61
@@ -418,3 +419,28 @@ def test_a_fast_path_run_is_planned_as_one_job(kube: FakeKube, root: Path, clock
     service.reconcile(UID)
     assert kube.conditions()["Complete"]["status"] == "True"
     assert kube.status["fastPath"].startswith("exact:gaussian-nb")
+
+
+def test_a_freed_slot_is_filled_at_the_next_poll_not_the_next_status_interval(
+    kube: FakeKube, root: Path, clock: Clock
+) -> None:
+    service = make_service(kube, root, clock, poll_interval=2.0)
+    service.admit(body())  # 4 batches, 2 slots: two batches wait
+    assert len(kube.created) == 2 and service.due() == []
+    clock.now += 2
+    assert service.due() == [UID]
+    service.reconcile(UID)  # a quick pass: nothing finished, nothing read
+    assert len(kube.created) == 2
+    train(root, kube, kube.created[0])
+    clock.now += 2
+    service.reconcile(UID)  # the finished Job's results are read and its slot refilled
+    state = service.state(UID)
+    assert len(kube.created) == 3 and state is not None and len(state.results) == 3
+    train(root, kube, kube.created[1])
+    clock.now += 2
+    service.reconcile(UID)
+    assert len(kube.created) == 4  # every batch has a Job: nothing waits for a slot
+    clock.now += 2
+    assert service.due() == []  # ... so the run is due only every status interval
+    clock.now += 8
+    assert service.due() == [UID]
