@@ -125,6 +125,10 @@ def build_estimator(
 ) -> BaseEstimator:
     """The model as a fresh, unfitted estimator (a Pipeline when there is preprocessing)."""
     final = build_step(model, "spec.model", allowlist, seed)
+    if model.warm_start:
+        from .warmstart import check_warm_start
+
+        check_warm_start(final)
     if not model.preprocessing:
         return final
     steps: list[tuple[str, Any]] = []

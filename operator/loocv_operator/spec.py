@@ -128,6 +128,13 @@ class ModelSpec(StepSpec):
     """The model: an estimator, its parameters and the preprocessing steps before it."""
 
     preprocessing: list[StepSpec] = Field(default_factory=list)
+    warm_start: bool = Field(
+        default=False,
+        # Left out of dumps while off, so the spec's digest (a local run's directory) stays.
+        exclude_if=lambda on: not on,
+        description="start each fold's solver from the full-data fit (LogisticRegression, "
+        "Lasso, ElasticNet; needs a tight params.tol)",
+    )
 
 
 class SubsetSpec(_Model):

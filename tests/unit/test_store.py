@@ -114,3 +114,23 @@ def test_open_store_schemes(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput) as err:
         open_store("gs://bucket/x")
     assert err.value.where == "spec.storage.uri"
+
+
+def test_local_keys_are_checked_lexically(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "root")
+    for key in ("a/../../outside", "/etc/passwd", "a/b/../../../x"):
+        with pytest.raises(ValueError, match="escapes"):
+            store.put(key, b"x")
+    store.put("a/./b/../c.json", b"y")  # normalised, inside the root
+    assert store.get("a/c.json") == b"y" and store.list("") == ["a/c.json"]
+
+
+def test_local_put_makes_directories_only_when_missing(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    store.put("ns/run/uid/folds/0.json", b"0")
+    store.put("ns/run/uid/folds/1.json", b"1")
+    store.delete_prefix("ns/")
+    (tmp_path / "ns" / "run" / "uid" / "folds").rmdir()  # removed under a running writer
+    store.put("ns/run/uid/folds/2.json", b"2")
+    assert store.list("ns/") == ["ns/run/uid/folds/2.json"]
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]

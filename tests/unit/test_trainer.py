@@ -212,3 +212,92 @@ def test_non_finite_predictions_fail_the_fold(tmp_path: Path) -> None:
     run_batch(runner, 0, store)
     errors = {r.index: r.error for r in load_results(store, plan.location.folds_prefix)}
     assert errors[3] is not None and errors[3].type == "NonFinitePrediction"
+
+
+def test_a_small_batch_of_a_run_reads_its_folds_instead_of_listing(tmp_path: Path) -> None:
+    """One GET per fold is cheaper than listing every page of a large run's folds/."""
+    from loocv_operator.trainer import stored_folds
+
+    store = LocalStore(tmp_path)
+    run = parse_run(
+        doc(
+            {"builtin": "iris"},
+            model={"estimator": "sklearn.naive_bayes.GaussianNB"},
+            execution={"foldsPerJob": 1},
+        )
+    )
+    plan, runner = prepare(run, store, DEFAULT_ALLOWLIST)
+    run_batch(runner, 7, store)
+    calls: list[str] = []
+    listing, reading = store.list, store.get
+    store.list = lambda prefix: calls.append("list") or listing(prefix)  # type: ignore[method-assign]
+    store.get = lambda key: calls.append("get") or reading(key)  # type: ignore[method-assign]
+    assert stored_folds(store, plan, [7]) == {7} and calls == ["get"]
+    calls.clear()
+    assert stored_folds(store, plan, range(150)) == {7} and calls == ["list", "get"]
+
+
+def test_pipeline_outputs_are_bitwise_those_of_the_pipeline(tmp_path: Path) -> None:
+    """The trainer transforms the held-out rows once for predict and predict_proba; the
+    numbers must be exactly what Pipeline.predict / predict_proba give."""
+    from sklearn.base import clone
+
+    run = parse_run(
+        doc(
+            {"builtin": "wine"},
+            model={
+                "estimator": "sklearn.linear_model.LogisticRegression",
+                "preprocessing": [
+                    {"estimator": "sklearn.preprocessing.StandardScaler"},
+                    {"estimator": "sklearn.decomposition.PCA", "params": {"n_components": 5}},
+                ],
+            },
+        )
+    )
+    plan, runner = prepare(run, LocalStore(tmp_path), DEFAULT_ALLOWLIST)
+    X, y = runner.dataset.X, runner.dataset.y
+    for index in (0, 77, 177):
+        result = runner.run(plan.folds[index])
+        assert result.path == "brute-force" and result.ok
+        keep = np.delete(np.arange(len(y)), index)
+        reference = clone(runner.estimator).fit(X[keep], y[keep])
+        sample = result.samples[0]
+        assert sample.y_pred == reference.predict(X[[index]])[0]
+        assert sample.proba == reference.predict_proba(X[[index]])[0].tolist()
+
+
+def test_fresh_models_are_unfitted_independent_clones(tmp_path: Path) -> None:
+    from sklearn.base import clone
+
+    run = parse_run(
+        doc({"builtin": "iris"}, model={"estimator": "sklearn.ensemble.RandomForestClassifier"})
+    )
+    _, runner = prepare(run, LocalStore(tmp_path), DEFAULT_ALLOWLIST)
+    a, b = runner.fresh_model(), runner.fresh_model()
+    assert a is not b and a.get_params() == clone(runner.estimator).get_params()
+    a.fit(runner.dataset.X, runner.dataset.y)
+    assert not hasattr(runner.fresh_model(), "estimators_") and not hasattr(b, "estimators_")
+
+
+def test_fold_json_is_the_dataclass_mapping() -> None:
+    """to_json builds the mapping by hand (asdict deep-copies); the bytes must not change."""
+    import json
+    from dataclasses import asdict
+
+    from loocv_operator.results import FoldError, SampleResult
+
+    ok = FoldResult(
+        index=3,
+        samples=[SampleResult(row=3, id="a", y_true=1, y_pred=0, proba=[0.6, 0.4], loss=0.9)],
+        fit_seconds=0.25,
+        predict_seconds=0.5,
+        path="warm-start",
+        extra={"warnings": ["w"], "amortized_over": 2},
+    )
+    failed = FoldResult(
+        index=4, samples=[SampleResult(row=4, id="b", y_true="x")], error=FoldError("E", "m")
+    )
+    for result in (ok, failed):
+        expected = json.dumps(asdict(result), separators=(",", ":"), allow_nan=False).encode()
+        assert result.to_json() == expected
+        assert FoldResult.from_json(result.to_json()) == result
