@@ -11,6 +11,10 @@ Configured away (and why):
   logs/exec`` do not work (read pod output with ``KubeletShim.pod_log``).
 * No front-proxy / aggregation-layer certificates: no aggregated APIs here.
 * Leader election is off (one replica of each component).
+
+Opt-in, off by default (the e2e tier does not use it): the API server's audit log
+(``start_control_plane(audit_policy=...)``), one JSON line per request, for counting who
+asks what (bench/operator_scale.py counts the operator's requests with it).
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ import ssl
 import subprocess
 import tempfile
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
@@ -38,6 +43,16 @@ from .processes import ManagedProcess, ProcessDied, ProcessSet, wait_until
 SERVICE_CIDR = "10.96.0.0/24"
 SERVICE_IP = "10.96.0.1"
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
+
+# Every request at level Metadata (who, verb, resource, namespace, name, response code,
+# timestamps; no bodies), one event per request once its response is complete (a watch
+# also logs ResponseStarted, with the same auditID).
+METADATA_AUDIT_POLICY: dict[str, Any] = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [{"level": "Metadata"}],
+}
 
 
 def free_port() -> int:
@@ -67,6 +82,7 @@ class ControlPlane:
     procs: ProcessSet
     api_client: k8s.ApiClient
     ports: dict[str, int] = field(default_factory=dict)
+    audit_log: Path | None = None  # the API server's audit log (JSON lines), when asked for
 
     @property
     def kubectl(self) -> Path:
@@ -186,15 +202,37 @@ def _component_common(kubeconfig: Path, port: int, certdir: Path) -> list[str]:
     ]
 
 
+def _audit_args(workdir: Path, policy: Mapping[str, Any]) -> list[str]:
+    """The API server's audit log: a policy file (JSON is YAML) and a JSON-lines log file
+    under logs/, never rotated (the cluster lives for one run)."""
+    policy_file = workdir / "audit-policy.yaml"
+    policy_file.parent.mkdir(parents=True, exist_ok=True)
+    policy_file.write_text(json.dumps(dict(policy), indent=1))
+    return [
+        f"--audit-policy-file={policy_file}",
+        f"--audit-log-path={workdir / 'logs' / 'audit.log'}",
+        "--audit-log-format=json",
+        "--audit-log-mode=blocking",
+        "--audit-log-maxsize=0",
+        "--audit-log-maxbackup=0",
+    ]
+
+
 def start_control_plane(
-    workdir: Path | None = None, startup_timeout: float = 180.0
+    workdir: Path | None = None,
+    startup_timeout: float = 180.0,
+    audit_policy: Mapping[str, Any] | None = None,
 ) -> ControlPlane:
-    """Build-if-needed and start a fresh control plane; stops everything if startup fails."""
+    """Build-if-needed and start a fresh control plane; stops everything if startup fails.
+
+    ``audit_policy`` (an audit.k8s.io/v1 Policy as a dict, e.g. METADATA_AUDIT_POLICY)
+    turns on the API server's audit log at ``ControlPlane.audit_log``; default off.
+    """
     bins = ensure_binaries()
     workdir = workdir or Path(tempfile.mkdtemp(prefix="loocv-e2e-"))
     procs = ProcessSet(log_dir=workdir / "logs")
     try:
-        return _start(bins, workdir, procs, startup_timeout)
+        return _start(bins, workdir, procs, startup_timeout, audit_policy)
     except BaseException:
         report = procs.report()
         procs.stop_all(grace=5)
@@ -206,7 +244,13 @@ def start_control_plane(
         raise
 
 
-def _start(bins: Binaries, workdir: Path, procs: ProcessSet, timeout: float) -> ControlPlane:
+def _start(
+    bins: Binaries,
+    workdir: Path,
+    procs: ProcessSet,
+    timeout: float,
+    audit_policy: Mapping[str, Any] | None = None,
+) -> ControlPlane:
     ports = {name: free_port() for name in ("etcd", "etcd-peer", "apiserver", "kcm", "scheduler")}
     pki = generate_pki(workdir / "pki", SERVICE_IP)
     api_url = f"https://127.0.0.1:{ports['apiserver']}"
@@ -236,7 +280,10 @@ def _start(bins: Binaries, workdir: Path, procs: ProcessSet, timeout: float) -> 
 
     _wait(etcd, etcd_ok, 60, "etcd /health")
 
-    apiserver = procs.start("kube-apiserver", _apiserver_args(bins, workdir, pki, ports))
+    apiserver_args = _apiserver_args(bins, workdir, pki, ports)
+    if audit_policy is not None:
+        apiserver_args += _audit_args(workdir, audit_policy)
+    apiserver = procs.start("kube-apiserver", apiserver_args)
     ctx = ssl.create_default_context(cafile=str(pki.ca.cert))
     ctx.load_cert_chain(str(pki.admin.cert), str(pki.admin.key))
     _wait(
@@ -302,6 +349,7 @@ def _start(bins: Binaries, workdir: Path, procs: ProcessSet, timeout: float) -> 
         procs=procs,
         api_client=api_client,
         ports=ports,
+        audit_log=workdir / "logs" / "audit.log" if audit_policy is not None else None,
     )
 
 
