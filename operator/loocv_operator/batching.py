@@ -125,12 +125,19 @@ def measured_size(
     per_fold_seconds: float, overhead_seconds: float, remaining: int, max_concurrent_jobs: int
 ) -> int:
     """Folds per Job: enough that compute is ≥ TARGET_COMPUTE_RATIO x the fixed cost, but no
-    more than one Job per slot needs, so every slot of ``maxConcurrentJobs`` gets work."""
-    cap = max(1, math.ceil(remaining / max(1, max_concurrent_jobs)))
+    more than one Job per slot needs, so every slot of ``maxConcurrentJobs`` gets work; then
+    evened out so the Jobs fill whole waves of the slots."""
+    slots = max(1, max_concurrent_jobs)
+    cap = max(1, math.ceil(remaining / slots))
     if per_fold_seconds <= 0:
         return cap
     wanted = math.ceil(TARGET_COMPUTE_RATIO * overhead_seconds / per_fold_seconds)
-    return max(1, min(cap, wanted))
+    size = max(1, min(cap, wanted))
+    # Whole waves: a batch count that is a multiple of the slots, the folds spread evenly,
+    # so the last wave does not leave slots idle behind one long Job (measured: 4 Jobs of
+    # 3,046 + 857 folds on 2 slots ran one pod alone for a quarter of the run).
+    batches = math.ceil(math.ceil(remaining / size) / slots) * slots
+    return max(1, math.ceil(remaining / batches))
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ import pytest
 from loocv_operator.batching import (
     MIN_OVERHEAD_SECONDS,
     PROBE_FOLDS,
-    TARGET_COMPUTE_RATIO,
     Batching,
     ProbeTiming,
     initial_batches,
@@ -55,11 +54,15 @@ def test_local_runs_leave_batching_to_the_executor() -> None:
 @pytest.mark.parametrize(
     ("per_fold", "overhead", "remaining", "slots", "expected"),
     [
-        (0.002, 3.0, 1_000_000, 4, math.ceil(TARGET_COMPUTE_RATIO * 3.0 / 0.002)),  # 30,000
+        # 20 x 3 s / 2 ms = 30,000 folds: 34 Jobs, evened to 36 (9 waves of 4 slots)
+        (0.002, 3.0, 1_000_000, 4, math.ceil(1_000_000 / 36)),
         (0.002, 3.0, 10_000, 4, 2_500),  # capped: every one of 4 slots gets a Job
         (60.0, 3.0, 1_000, 8, 1),  # a minute per fold: one fold per pod is right
-        (0.5, 2.0, 1_000, 4, 80),  # 80 folds x 0.5 s = 40 s = 20 x 2 s
+        (0.5, 2.0, 1_000, 4, 63),  # 80 folds x 0.5 s = 20 x 2 s: 13 Jobs, evened to 16
         (0.0, 2.0, 1_000, 4, 250),  # no measurable compute: the cap
+        # The bench's probe: 3,046 wanted would make 3 full Jobs and one of 857 on 2 slots;
+        # 4 even Jobs make two full waves.
+        (0.0318, 4.84, 9_995, 2, 2_499),
     ],
 )
 def test_measured_size(
@@ -78,8 +81,8 @@ def test_the_probe_gives_per_fold_time_and_pod_overhead() -> None:
     assert decided.mode == "measured"
     assert decided.per_fold_seconds == pytest.approx(0.5)
     assert decided.pod_overhead_seconds == pytest.approx(2.0)  # 4.5 s wall - 2.5 s of folds
-    assert decided.folds_per_job == 80
-    assert "measured" in decided.message and "80 folds per Job" in decided.message
+    assert decided.folds_per_job == 63  # 80 wanted: 13 Jobs, evened to 16 on 4 slots
+    assert "measured" in decided.message and "63 folds per Job" in decided.message
     assert decided.probe_folds == PROBE_FOLDS
 
 
@@ -93,7 +96,7 @@ def test_overhead_has_a_floor_for_second_resolution_timestamps() -> None:
 def test_an_unreadable_wall_time_assumes_an_overhead_and_says_so() -> None:
     timing = ProbeTiming(fold_seconds=[1.0] * 5, wall_seconds=None)
     decided = size_from_probe(probing(), timing, 995, 4, fallback_size=50)
-    assert decided.folds_per_job == 200 and "assumed" in decided.message
+    assert decided.folds_per_job == 125 and "assumed" in decided.message  # 200 → 8 Jobs
 
 
 def test_a_probe_without_fold_times_falls_back_to_the_fold_count() -> None:
