@@ -158,11 +158,11 @@ def spec_auto() -> LOOCVRunSpec:
     )
 
 
-def engine_run(
+def local_results(
     X: np.ndarray, y: np.ndarray, model: dict[str, Any], fast: str, workers: int
-) -> tuple[np.ndarray, dict[str, int]]:
+) -> list[FoldResult]:
     """A whole local run (plan, fast pass or pool, one JSON file per fold), as `loocv run
-    --local` does it; returns predictions by row and the paths recorded."""
+    --local` does it; its fold results in row order."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "d.npz"
         np.savez(path, X=X, y=y)
@@ -180,7 +180,15 @@ def engine_run(
         plan, runner = prepare(parse_run(doc), store, DEFAULT_ALLOWLIST)
         execute(plan, runner, store, workers)
         results = load_results(store, plan.location.folds_prefix)
-    pred = np.array([r.samples[0].y_pred for r in sorted(results, key=lambda r: r.samples[0].row)])
+    return sorted(results, key=lambda r: r.samples[0].row)
+
+
+def engine_run(
+    X: np.ndarray, y: np.ndarray, model: dict[str, Any], fast: str, workers: int
+) -> tuple[np.ndarray, dict[str, int]]:
+    """``local_results``' predictions by row and the paths recorded."""
+    results = local_results(X, y, model, fast, workers)
+    pred = np.array([r.samples[0].y_pred for r in results])
     paths: dict[str, int] = {}
     for r in results:
         paths[r.path] = paths.get(r.path, 0) + 1
@@ -359,25 +367,7 @@ WARM_CASES: list[tuple[str, str, dict[str, Any], float]] = [  # the loosest tol 
 
 def outputs_run(X: np.ndarray, y: np.ndarray, model: dict[str, Any]) -> np.ndarray:
     """A local run on 2 workers; per row, the probabilities (classifiers) or predictions."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "d.npz"
-        np.savez(path, X=X, y=y)
-        doc = {
-            "apiVersion": "loocv.dev/v1alpha1",
-            "kind": "LOOCVRun",
-            "metadata": {"name": "bench"},
-            "spec": {
-                "dataset": {"uri": str(path)},
-                "model": model,
-                "execution": {"fastPath": "off"},
-            },
-        }
-        store = LocalStore(Path(tmp) / "store")
-        plan, runner = prepare(parse_run(doc), store, DEFAULT_ALLOWLIST)
-        execute(plan, runner, store, 2)
-        results = sorted(
-            load_results(store, plan.location.folds_prefix), key=lambda r: r.samples[0].row
-        )
+    results = local_results(X, y, model, "off", 2)
     assert all(r.ok for r in results)
     first = results[0].samples[0]
     return np.array(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 import pytest
 
@@ -111,17 +112,18 @@ def test_batching_round_trips_through_json() -> None:
         Batching.from_json({"foldsPerJob": 3})
 
 
-def test_a_sized_plan_keeps_the_probe_batch_and_covers_every_fold_once() -> None:
+def cluster_plan(estimator: str, execution: dict[str, Any]) -> Plan:
+    """The operator's plan of an iris run."""
     spec = parse_spec(
-        {
-            "dataset": {"builtin": "iris"},
-            "model": {"estimator": "sklearn.tree.DecisionTreeClassifier"},
-            "execution": {"maxConcurrentJobs": 4},
-        }
+        {"dataset": {"builtin": "iris"}, "model": {"estimator": estimator}, "execution": execution}
     )
     dataset = load_dataset(spec.dataset, spec.storage)
-    estimator = build_estimator(spec.model, DEFAULT_ALLOWLIST, 0)
-    plan = make_plan(RunLocation("ns", "r", "u"), spec, dataset, estimator, executor="cluster")
+    model = build_estimator(spec.model, DEFAULT_ALLOWLIST, 0)
+    return make_plan(RunLocation("ns", "r", "u"), spec, dataset, model, executor="cluster")
+
+
+def test_a_sized_plan_keeps_the_probe_batch_and_covers_every_fold_once() -> None:
+    plan = cluster_plan("sklearn.tree.DecisionTreeClassifier", {"maxConcurrentJobs": 4})
     assert plan.batching.probing and plan.batches == [list(range(PROBE_FOLDS))]
     assert plan.pending == list(range(PROBE_FOLDS, 150))
     decided = size_from_probe(plan.batching, ProbeTiming([0.01] * 5, 3.0), 145, 4, 10)
@@ -135,16 +137,7 @@ def test_a_sized_plan_keeps_the_probe_batch_and_covers_every_fold_once() -> None
 
 
 def test_a_plan_from_before_batching_was_recorded_reads_as_explicit() -> None:
-    spec = parse_spec(
-        {
-            "dataset": {"builtin": "iris"},
-            "model": {"estimator": "sklearn.naive_bayes.GaussianNB"},
-            "execution": {"foldsPerJob": 50},
-        }
-    )
-    dataset = load_dataset(spec.dataset, spec.storage)
-    estimator = build_estimator(spec.model, DEFAULT_ALLOWLIST, 0)
-    plan = make_plan(RunLocation("ns", "r", "u"), spec, dataset, estimator, executor="cluster")
+    plan = cluster_plan("sklearn.naive_bayes.GaussianNB", {"foldsPerJob": 50})
     data = json.loads(plan.to_json())
     del data["batching"]
     old = Plan.from_json(json.dumps(data))

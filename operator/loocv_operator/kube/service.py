@@ -109,10 +109,6 @@ class RunState:
     waiting: bool = True  # batches wait for a Job slot (or the probe): poll often
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    @property
-    def batch_of(self) -> dict[int, int]:
-        return {f: b for b, folds in enumerate(self.plan.batches) for f in folds}
-
 
 def _meta(body: Mapping[str, Any]) -> Mapping[str, Any]:
     return body.get("metadata") or {}
@@ -542,7 +538,11 @@ class RunService:
         if any(f not in state.results for f in probe):
             return
         attempts = latest_attempts(j for j in jobs if j.batch < len(plan.batches))
-        walls = [j.wall_seconds for j in attempts.values() if j.finished == FINISHED_SUCCEEDED]
+        walls = [
+            j.wall_seconds
+            for j in attempts.values()
+            if j.finished == FINISHED_SUCCEEDED and j.wall_seconds is not None
+        ]
         if any(j.finished is None for j in attempts.values()):
             # Results are in, the pod is exiting: wait (briefly) for the completion time.
             if state.probe_results_at is None:
@@ -556,9 +556,7 @@ class RunService:
                 for f in probe
                 if state.results[f].error is None
             ],
-            wall_seconds=max(w for w in walls if w is not None)
-            if any(w is not None for w in walls)
-            else None,
+            wall_seconds=max(walls, default=None),
         )
         decision = size_from_probe(
             plan.batching,
