@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import __version__
 from .errors import (
     EXIT_ERROR,
     EXIT_GATE_FAILED,
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="loocv", description="Leave-One-Out Cross-Validation of scikit-learn models."
     )
+    parser.add_argument("--version", action="version", version=f"loocv {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a LOOCVRun manifest")

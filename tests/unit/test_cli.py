@@ -159,3 +159,12 @@ def test_ctrl_c_keeps_folds_and_rerun_resumes(
     assert f"resumed: {stored} folds were already stored" in finished.stderr
     report = json.loads((run_dir(out) / "report.json").read_text())
     assert report["summary"]["folds"]["done"] == 569
+
+
+def test_version_is_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from loocv_operator import __version__
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"loocv {__version__}"
