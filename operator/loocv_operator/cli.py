@@ -8,15 +8,17 @@ Exit codes are part of the interface (CI scripts branch on them): 0 done and the
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
+from .console import SummaryContext
+from .describe import pipeline_text
 from .errors import (
     EXIT_ERROR,
-    EXIT_GATE_FAILED,
     EXIT_INTERRUPTED,
     EXIT_INVALID,
     EXIT_OK,
@@ -101,6 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InvalidInput as exc:
         print(f"invalid input: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    except MemoryError:
+        print("out of memory: the data set or the model does not fit here", file=sys.stderr)
+        return EXIT_ERROR
     except StoreError as exc:
         print(f"store error: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -109,13 +114,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def _run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+def _stderr_notice(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
-    from .estimators import allowlist_from_env, describe
-    from .local import default_workers, execute, prepare
+
+def _run(args: argparse.Namespace) -> int:
     from .spec import load_manifest
-    from .store import open_store
 
     if not args.local:
         print(
@@ -126,40 +130,76 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     if args.workers is not None and args.workers < 1:
         raise InvalidInput("--workers", "must be at least 1")
-    run = load_manifest(args.manifest)
+    run = load_manifest(args.manifest)  # first: a bad manifest is refused before heavy imports
+
+    from tqdm import tqdm
+
+    from .estimators import allowlist_from_env
+    from .local import default_workers, execute, prepare
+    from .preflight import singleton_classes
+    from .store import open_store, retry_notices
+
     storage = run.spec.storage
     store = open_store(args.out or storage.uri or DEFAULT_OUT, storage.endpoint, storage.region)
-    plan, runner = prepare(run, store, allowlist_from_env(args.allow))
-    workers = args.workers or default_workers()
-    print(
-        f"{run.metadata.name}: {plan.n_folds} folds of {plan.n_samples} samples "
-        f"({plan.task}, {describe(runner.estimator)}), {workers} workers",
-        file=sys.stderr,
-    )
-    with tqdm(total=plan.n_folds, unit="fold", disable=args.no_progress, file=sys.stderr) as bar:
-        try:
-            outcome = execute(plan, runner, store, workers, progress=bar.update)
-        except KeyboardInterrupt:
-            bar.close()
-            from .results import load_results
-
-            stored = len(load_results(store, plan.location.folds_prefix))
+    with retry_notices(_stderr_notice):
+        store.check()
+        plan, runner = prepare(run, store, allowlist_from_env(args.allow))
+        workers = args.workers or default_workers()
+        print(
+            f"{run.metadata.name}: {plan.n_folds} folds of {plan.n_samples} samples "
+            f"({plan.task}, {pipeline_text(run.spec.model)}), {workers} workers",
+            file=sys.stderr,
+        )
+        singletons = singleton_classes(runner.dataset.y) if plan.task == "classification" else []
+        if singletons:
+            shown = ", ".join(str(c) for c in singletons[:5])
             print(
-                f"\ninterrupted: {stored}/{plan.n_folds} folds are stored in "
-                f"{store.uri(plan.location.prefix)}; run the same command again to resume",
+                f"warning: {len(singletons)} classes have a single sample ({shown}): "
+                "held out, each is a fold no model can predict right",
                 file=sys.stderr,
             )
-            return EXIT_INTERRUPTED
-    if outcome.skipped:
-        print(f"resumed: {outcome.skipped} folds were already stored", file=sys.stderr)
-    return _finish(store, plan, run.metadata.name)
+        # Failed folds are listed in the summary; one log line each would bury the bar.
+        logging.getLogger("loocv.trainer").setLevel(logging.ERROR)
+        bar = tqdm(
+            total=plan.n_folds,
+            unit="fold",
+            disable=args.no_progress,
+            file=sys.stderr,
+            mininterval=0.1 if sys.stderr.isatty() else 5.0,
+        )
+        with bar:
+            try:
+                outcome = execute(plan, runner, store, workers, progress=bar.update)
+            except KeyboardInterrupt:
+                bar.close()
+                from .results import load_results
+
+                stored = len(load_results(store, plan.location.folds_prefix))
+                print(
+                    f"\ninterrupted: {stored}/{plan.n_folds} folds are stored in "
+                    f"{store.uri(plan.location.prefix)}; run the same command again to resume",
+                    file=sys.stderr,
+                )
+                return EXIT_INTERRUPTED
+            except InvalidInput:
+                bar.close()
+                print(
+                    f"the folds computed so far are kept in {store.uri(plan.location.prefix)}",
+                    file=sys.stderr,
+                )
+                raise
+        if outcome.skipped:
+            print(f"resumed: {outcome.skipped} folds were already stored", file=sys.stderr)
+        context = SummaryContext(run.metadata.name, run.spec, reused=outcome.skipped)
+        return _finish(store, plan, context)
 
 
-def _finish(store: Store, plan: Plan, name: str) -> int:
+def _finish(store: Store, plan: Plan, context: SummaryContext) -> int:
     """Aggregate what is stored, judge the gate, write the report, print the summary."""
     from .console import render_summary
     from .gate import evaluate_gate
     from .metrics import summarize
+    from .outcome import outcome_of
     from .report import write_report
     from .results import load_results
 
@@ -167,21 +207,31 @@ def _finish(store: Store, plan: Plan, name: str) -> int:
     summary = summarize(plan, results)
     verdict = evaluate_gate(plan.spec.gate, summary)
     artifacts = write_report(store, plan, results, summary, verdict)
-    print(render_summary(name, summary, verdict, artifacts))
-    return EXIT_OK if verdict.passed else EXIT_GATE_FAILED
+    print(render_summary(context, summary, verdict, artifacts))
+    outcome = outcome_of(summary, verdict)
+    if outcome.message:
+        print(f"\n{outcome.message}", file=sys.stderr)
+    return outcome.exit_code
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from .spec import load_manifest
+
+    run = load_manifest(args.manifest)  # first: a bad manifest is refused before heavy imports
+
     from .datasets import load_dataset
     from .estimators import allowlist_from_env, build_estimator, task_of
     from .plan import make_plan
-    from .spec import load_manifest
-    from .store import RunLocation
+    from .preflight import trial_fit
+    from .store import RunLocation, check_store_uri
 
-    run = load_manifest(args.manifest)
     spec = run.spec
     problems: list[str] = []
     estimator = None
+    try:
+        check_store_uri(spec.storage.uri or DEFAULT_OUT)
+    except InvalidInput as exc:
+        problems.append(str(exc))
     try:
         estimator = build_estimator(spec.model, allowlist_from_env(args.allow), spec.execution.seed)
     except InvalidInput as exc:
@@ -197,9 +247,11 @@ def _validate(args: argparse.Namespace) -> int:
                     estimator,
                     executor="cluster",
                 )
+                trial_fit(spec, estimator, dataset.X, dataset.y)
                 print(
                     f"{args.manifest}: ok — {plan.task}, {plan.n_samples} samples, "
-                    f"{plan.n_folds} folds; on a cluster: {plan.batching.message}"
+                    f"{plan.n_folds} folds, {pipeline_text(spec.model)} fits; on a cluster: "
+                    f"{plan.batching.message}"
                 )
         except InvalidInput as exc:
             problems.append(str(exc))
@@ -215,23 +267,25 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from .plan import Plan
-    from .store import open_store
+    from .store import open_store, retry_notices
 
     run_dir = args.run_dir.rstrip("/")
     if not run_dir.startswith("s3://") and not (Path(run_dir) / "plan.json").is_file():
         raise InvalidInput(run_dir, "no plan.json here; give the run's directory")
     store = open_store(run_dir, args.endpoint)
-    try:
-        raw = store.get("plan.json")
-    except KeyError:
-        raise InvalidInput(run_dir, "no plan.json here; give the run's directory") from None
-    plan = Plan.from_json(raw, f"{run_dir}/plan.json")
-    # Re-root the store so the plan's own <namespace>/<run>/<uid>/ keys resolve.
-    suffix = plan.location.prefix.rstrip("/")
-    if not run_dir.endswith(suffix):
-        raise InvalidInput(run_dir, f"expected a directory ending in {suffix}")
-    root = run_dir[: -len(suffix)] or "."
-    return _finish(open_store(root, args.endpoint), plan, plan.location.name)
+    with retry_notices(_stderr_notice):
+        try:
+            raw = store.get("plan.json")
+        except KeyError:
+            raise InvalidInput(run_dir, "no plan.json here; give the run's directory") from None
+        plan = Plan.from_json(raw, f"{run_dir}/plan.json")
+        # Re-root the store so the plan's own <namespace>/<run>/<uid>/ keys resolve.
+        suffix = plan.location.prefix.rstrip("/")
+        if not run_dir.endswith(suffix):
+            raise InvalidInput(run_dir, f"expected a directory ending in {suffix}")
+        root = run_dir[: -len(suffix)] or "."
+        context = SummaryContext(plan.location.name, plan.spec)
+        return _finish(open_store(root, args.endpoint), plan, context)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,27 @@
-"""The run summary as a terminal shows it: a short table a person reads at a glance."""
+"""The run summary as a terminal shows it: a short table a person reads at a glance.
+
+It never hides what is missing: failed and missing folds are named in a warning above the
+metrics, a class with no evaluated sample shows ``n/a``, and a run in which no fold
+succeeded says so instead of printing empty numbers.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from .gate import GateVerdict
+from .describe import run_text
+from .gate import GateVerdict, missing_text
+from .spec import LOOCVRunSpec
+
+
+@dataclass(frozen=True)
+class SummaryContext:
+    """What the summary says beside the metrics: the run, and how its folds were obtained."""
+
+    name: str
+    spec: LOOCVRunSpec
+    reused: int = 0  # folds found stored by an earlier run with the same determinants
 
 
 def _num(value: Any, digits: int = 4) -> str:
@@ -17,25 +34,65 @@ def _ci(interval: Any) -> str:
     return f"  (95% CI {interval[0]:.4f} to {interval[1]:.4f})"
 
 
-def render_summary(
-    name: str, summary: dict[str, Any], verdict: GateVerdict, artifacts: dict[str, str]
-) -> str:
+def warnings_of(summary: dict[str, Any]) -> list[str]:
+    """What a reader must know before trusting the numbers."""
     folds = summary["folds"]
+    out: list[str] = []
+    if folds.get("done") and not folds.get("succeeded"):
+        out.append("no fold succeeded: there are no metrics to report")
+    elif folds.get("failed"):
+        out.append(
+            f"{folds['failed']} of {folds['total']} folds failed: the metrics cover the "
+            f"{folds['succeeded']} that succeeded"
+        )
+    missing = missing_text(summary)
+    if missing:
+        out.append(f"results incomplete: {missing}; the metrics cover the folds that are stored")
+    return out
+
+
+def _metric_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
     metrics = summary["metrics"]
-    rows: list[tuple[str, str]] = [
-        ("run", name),
-        ("folds", f"{folds['done']}/{folds['total']} done, {folds['failed']} failed"),
-    ]
     if summary["task"] == "classification":
-        rows += [
+        return [
             ("accuracy", _num(metrics.get("accuracy")) + _ci(metrics.get("accuracyCI95"))),
             ("log loss", _num(metrics.get("logLoss"))),
             ("Brier score", _num(metrics.get("brier"))),
             ("ECE", f"{_num(metrics.get('ece'))}  ({metrics.get('eceBins', '?')} bins)"),
         ]
-    else:
-        for key, label in (("mae", "MAE"), ("rmse", "RMSE"), ("r2", "R²")):
-            rows.append((label, _num(metrics.get(key)) + _ci(metrics.get(f"{key}CI95"))))
+    return [
+        (label, _num(metrics.get(key)) + _ci(metrics.get(f"{key}CI95")))
+        for key, label in (("mae", "MAE"), ("rmse", "RMSE"), ("r2", "R²"))
+    ]
+
+
+def _class_lines(per_class: dict[str, Any]) -> list[str]:
+    label_width = max(5, *(len(c) for c in per_class))
+    lines = ["", f"{'class':<{label_width}}  precision  recall  support"]
+    for label, row in per_class.items():
+        precision = _num(row.get("precision"), 3)
+        recall = _num(row.get("recall"), 3)
+        lines.append(f"{label:<{label_width}}  {precision:>9}  {recall:>6}  {row['support']:>7d}")
+    return lines
+
+
+def render_summary(
+    context: SummaryContext,
+    summary: dict[str, Any],
+    verdict: GateVerdict,
+    artifacts: dict[str, str],
+) -> str:
+    folds = summary["folds"]
+    rows: list[tuple[str, str]] = [("run", context.name), *run_text(context.spec)]
+    done = f"{folds['done']}/{folds['total']} done, {folds['failed']} failed"
+    if folds.get("missing"):
+        done += f", {folds['missing']} missing"
+    rows.append(("folds", done))
+    if context.reused:
+        rows.append(("reused", f"{context.reused} folds stored by an earlier run of this model"))
+    rows += [("WARNING", text) for text in warnings_of(summary)]
+    if folds.get("succeeded"):
+        rows += _metric_rows(summary)
     paths = summary.get("paths") or {}
     if paths:
         rows.append(("computed by", ", ".join(f"{p} ({n})" for p, n in sorted(paths.items()))))
@@ -47,15 +104,9 @@ def render_summary(
     width = max(len(k) for k, _ in rows)
     lines = [f"{k:<{width}}  {v}" for k, v in rows]
 
-    per_class = metrics.get("perClass") or {}
-    if per_class:
-        label_width = max(5, *(len(c) for c in per_class))
-        lines += ["", f"{'class':<{label_width}}  precision  recall  support"]
-        for label, row in per_class.items():
-            lines.append(
-                f"{label:<{label_width}}  {row['precision']:>9.3f}  {row['recall']:>6.3f}"
-                f"  {row['support']:>7d}"
-            )
+    per_class = summary["metrics"].get("perClass") or {}
+    if per_class and folds.get("succeeded"):
+        lines += _class_lines(per_class)
     if summary.get("failures"):
         lines += ["", "failed folds:"]
         lines += [

@@ -33,9 +33,18 @@ def allowlist_from_env(extra: Iterable[str] = ()) -> tuple[str, ...]:
     return tuple(dict.fromkeys(p.strip().rstrip(".") for p in prefixes if p.strip()))
 
 
+# Module names that hold a library's tests and tooling, not its estimators: importing them runs
+# test code (and their classes are fixtures), so they never pass, whatever the allowlist.
+_NOT_LIBRARY = frozenset({"tests", "test", "testing", "conftest", "externals", "benchmarks"})
+
+
 def is_allowed(name: str, allowlist: Sequence[str]) -> bool:
-    """``sklearn`` admits ``sklearn.x.Y`` but not ``sklearnx.Y``; private parts never pass."""
+    """``sklearn`` admits ``sklearn.x.Y`` but not ``sklearnx.Y``; private parts, tests and
+    vendored code never pass."""
     if not _NAME.match(name):
+        return False
+    modules = name.split(".")[:-1]
+    if any(part in _NOT_LIBRARY or part.startswith("test_") for part in modules):
         return False
     return any(name == p or name.startswith(p + ".") for p in allowlist)
 
@@ -134,7 +143,15 @@ def build_estimator(
     steps: list[tuple[str, Any]] = []
     used: set[str] = set()
     for i, step in enumerate(model.preprocessing):
-        estimator = build_step(step, f"spec.model.preprocessing[{i}]", allowlist, seed)
+        field = f"spec.model.preprocessing[{i}]"
+        estimator = build_step(step, field, allowlist, seed)
+        if not hasattr(estimator, "transform"):
+            kind = "a classifier" if is_classifier(estimator) else "not a transformer"
+            raise InvalidInput(
+                f"{field}.estimator",
+                f"{step.estimator} is {kind}: a preprocessing step must transform the data "
+                "(it has no transform method); put the model in spec.model.estimator",
+            )
         steps.append((_unique(step.name or type(estimator).__name__.lower(), used), estimator))
     steps.append((_unique(model.name or type(final).__name__.lower(), used), final))
     return Pipeline(steps)

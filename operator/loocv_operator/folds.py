@@ -96,6 +96,12 @@ def held_out_rows(subset: SubsetSpec | None, y: np.ndarray, classification: bool
                 )
         return np.flatnonzero(mask).tolist()
     assert subset.stratified_sample is not None
+    if subset.stratified_sample > n:
+        raise InvalidInput(
+            "spec.strategy.subset.stratifiedSample",
+            f"{subset.stratified_sample} is more than the {n} samples; give at most {n}, or "
+            "drop the subset to hold out every sample",
+        )
     return stratified_rows(y, subset.stratified_sample, subset.seed, classification)
 
 

@@ -3,15 +3,22 @@
 A gate is a release decision (exit 3 in CI, GatePassed=False on the resource), so it fails
 closed: a threshold whose metric cannot be computed (no successful fold, a model without
 predict_proba, a regression threshold on a classifier) is a breach with a reason that says
-why, never a silent pass.
+why, never a silent pass; so are folds with no readable result (missing, truncated), unless
+the manifest allows some explicitly (``gate.missingFolds.max``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .spec import GateSpec
+
+REASON_MET = "ThresholdsMet"
+REASON_BREACHED = "ThresholdsBreached"
+REASON_INCOMPLETE = "ResultsIncomplete"
+MISSING_SHOWN = 10  # fold indices named in a message
 
 
 @dataclass(frozen=True)
@@ -19,6 +26,30 @@ class GateVerdict:
     passed: bool
     failures: list[str] = field(default_factory=list)  # one reason per breached threshold
     evaluated: bool = True  # False when the manifest has no gate (then passed is True)
+    incomplete: bool = False  # folds are missing beyond what the gate allows
+
+    @property
+    def reason(self) -> str:
+        """The GatePassed condition's reason: incomplete results are named as such."""
+        if self.passed:
+            return REASON_MET
+        return REASON_INCOMPLETE if self.incomplete else REASON_BREACHED
+
+
+def missing_text(summary: Mapping[str, Any]) -> str | None:
+    """ "3 of 569 folds have no readable result (folds 4, 17, 230)", or None when complete."""
+    folds = summary.get("folds") or {}
+    missing = int(folds.get("missing") or 0)
+    if missing <= 0:
+        return None
+    shown = list(folds.get("missingIndices") or [])[:MISSING_SHOWN]
+    which = ", ".join(str(i) for i in shown) + (", …" if missing > len(shown) else "")
+    verb = "has" if missing == 1 else "have"
+    text = f"{missing} of {folds.get('total')} folds {verb} no computed result (folds {which})"
+    not_run = int(folds.get("notRun") or 0)
+    if not_run:
+        text += f"; {not_run} never ran, their batch given up"
+    return text
 
 
 # gate field -> (summary metric key, name in messages, task it applies to, bound kind)
@@ -107,8 +138,15 @@ def evaluate_gate(gate: GateSpec | None, summary: dict[str, Any]) -> GateVerdict
     """Check every threshold of the gate against a summary from metrics.Aggregator."""
     if gate is None:
         return GateVerdict(passed=True, failures=[], evaluated=False)
-    failures = _metric_failures(gate, summary)
+    failures: list[str] = []
     folds = summary.get("folds") or {}
+    missing = int(folds.get("missing") or 0)
+    allowed = gate.missing_folds.max if gate.missing_folds is not None else 0
+    incomplete = missing > allowed
+    if incomplete:
+        # First, so a reader sees that every metric below covers fewer folds than planned.
+        failures.append(f"results incomplete: {missing_text(summary)} > max {allowed}")
+    failures += _metric_failures(gate, summary)
     if gate.failed_folds is not None:
         failed = int(folds.get("failed", 0))
         if failed > gate.failed_folds.max:
@@ -118,4 +156,6 @@ def evaluate_gate(gate: GateSpec | None, summary: dict[str, Any]) -> GateVerdict
         bound = float(gate.failure_rate.max)
         if rate > bound:
             failures.append(f"failure rate {_shown(rate, bound, 'max')} > max {_bound(bound)}")
-    return GateVerdict(passed=not failures, failures=failures, evaluated=True)
+    return GateVerdict(
+        passed=not failures, failures=failures, evaluated=True, incomplete=incomplete
+    )

@@ -3,7 +3,11 @@
 Each worker loads the data and builds the estimator once (pool initializer), then runs
 batches with the trainer's own code and writes each fold to the store as it finishes. So
 Ctrl-C loses nothing already computed, and a rerun of the same manifest resumes: the run's
-directory is keyed by the spec's digest, and stored folds are skipped.
+directory is keyed by what determines the fold results (data, model, strategy, seed,
+trainer version), and stored folds are skipped; a changed gate or batch size reuses them.
+
+Before the fan-out, one trial fit on all the samples catches configuration errors that only a
+fit reveals; and if the first folds still all fail with the same error, the run stops there.
 
 When an exact fast path applies, it runs once, in this process, over every fold: starting
 workers would cost more than the whole computation. Only the folds it does not claim are
@@ -12,6 +16,7 @@ fanned out to the pool.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import multiprocessing
 import os
@@ -20,11 +25,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from . import __version__
 from .datasets import Dataset, load_dataset
+from .errors import InvalidInput
 from .estimators import build_estimator
 from .folds import plan_batches
+from .outcome import EARLY_STOP_FOLDS, error_shape
 from .plan import Plan, make_plan
-from .privacy import hasher_for
+from .preflight import trial_fit
+from .privacy import IdHasher, hasher_for
+from .results import FoldError
 from .spec import LOOCVRun
 from .store import RunLocation, Store
 from .trainer import (
@@ -51,10 +61,20 @@ class LocalRun:
     failed: int
 
 
-def local_location(run: LOOCVRun) -> RunLocation:
-    """A local run has no API-server uid: the spec digest stands in, so a rerun of the same
-    manifest finds its earlier folds and a changed manifest starts afresh."""
-    return RunLocation(run.metadata.namespace, run.metadata.name, f"local-{run.spec.digest()[:12]}")
+class FoldsFailAlike(InvalidInput):
+    """The first folds all failed with one error: repeating it N times would tell nothing."""
+
+
+def local_location(run: LOOCVRun, dataset: Dataset, hasher: IdHasher) -> RunLocation:
+    """A local run has no API-server uid: a digest of what determines the fold results stands
+    in (the spec's data, model, strategy and seed, the data's content, the id salt and the
+    trainer version), so a rerun finds its earlier folds even with another gate."""
+    key = hashlib.sha256(
+        "\n".join(
+            [run.spec.results_digest(), dataset.digest(), hasher.fingerprint(), __version__]
+        ).encode()
+    ).hexdigest()
+    return RunLocation(run.metadata.namespace, run.metadata.name, f"local-{key[:12]}")
 
 
 def local_batches(n_folds: int, workers: int) -> list[list[int]]:
@@ -79,10 +99,41 @@ def prepare(
     hasher = hasher_for(spec.privacy)
     estimator = build_estimator(spec.model, allowlist, spec.execution.seed)
     dataset = dataset or load_dataset(spec.dataset, spec.storage)
-    location = local_location(run)
+    location = local_location(run, dataset, hasher)
     plan = make_plan(location, spec, dataset, estimator)
+    if not store.exists(location.plan):  # a run with this key already passed the trial fit
+        trial_fit(spec, estimator, dataset.X, dataset.y)
     store.put(location.plan, plan.to_json())
     return plan, FoldRunner(plan, dataset, estimator, hasher)
+
+
+@dataclass
+class FailureWatch:
+    """Counts outcomes from the start of a run, to stop one whose first folds all fail alike
+    (an error only the folds reveal: the same message N times would help nobody)."""
+
+    n_folds: int
+    succeeded: int = 0
+    failed: int = 0
+    error: FoldError | None = None
+    mixed: bool = False
+
+    def add(self, outcome: BatchOutcome) -> None:
+        self.succeeded += outcome.computed - outcome.failed
+        self.failed += outcome.failed
+        if outcome.first_error is not None:
+            self.mixed = self.mixed or outcome.mixed_errors
+            self.error = self.error or outcome.first_error
+            self.mixed = self.mixed or error_shape(outcome.first_error) != error_shape(self.error)
+        alike = self.succeeded == 0 and not self.mixed and self.error is not None
+        # A run that ends anyway (fewer folds than the threshold) is judged at its end.
+        if alike and EARLY_STOP_FOLDS <= self.failed < self.n_folds:
+            assert self.error is not None
+            raise FoldsFailAlike(
+                "spec.model",
+                f"the first {self.failed} folds all failed with the same error, so the "
+                f"run stopped early: {self.error.type}: {self.error.message[:400]}",
+            )
 
 
 # Worker-process state, set once per process by the pool initializer.
@@ -111,6 +162,7 @@ def execute(
 ) -> LocalRun:
     """Run every batch; ``progress`` is told how many folds each finished batch covered."""
     totals = [0, 0, 0]
+    watch = FailureWatch(plan.n_folds)
     done = stored_folds(store, plan, range(plan.n_folds))  # once here, not per fold in workers
     indices = [i for i in range(plan.n_folds) if i not in done]
     totals[1] = len(done)
@@ -135,6 +187,7 @@ def execute(
         totals[2] += outcome.failed
         if progress:
             progress(size)
+        watch.add(outcome)
 
     if workers <= 1 or len(batches) <= 1:  # nothing (or one batch) left: no pool to start
         with limit_math_threads():

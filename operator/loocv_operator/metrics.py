@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .results import FoldError, FoldResult
+from .results import NOT_RUN_PATH, FoldError, FoldResult
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -44,7 +44,11 @@ BOOTSTRAP_SEED = 0
 BOOTSTRAP_EXACT_MAX = 10_000
 _INDEX_CHUNK_ELEMENTS = 1 << 22  # bound the memory of one block of resample indices
 
-_MISSING, _OK, _FAILED = 0, 1, 2
+# A fold's state. _NOT_RUN: the operator gave its batch up and recorded the fold without
+# computing it (results.NOT_RUN_PATH): it has a result object but no computed outcome, so it
+# counts as missing, never as done.
+_MISSING, _OK, _FAILED, _NOT_RUN = 0, 1, 2, 3
+MAX_MISSING_LISTED = 20  # fold indices the summary names when results are incomplete
 _UNKNOWN = -1  # a label that is not one of the plan's classes
 
 
@@ -304,6 +308,11 @@ class Aggregator:
         self._y_pred: list[Any] = []
 
     # ----------------------------------------------------------------- feeding
+    def missing_indices(self, limit: int) -> list[int]:
+        """The first ``limit`` planned folds with no result (never ran, lost, unreadable)."""
+        absent = (self._status == _MISSING) | (self._status == _NOT_RUN)
+        return [int(i) for i in np.flatnonzero(absent)[:limit]]
+
     @property
     def n_done(self) -> int:
         """Folds with a result, succeeded or failed."""
@@ -389,7 +398,10 @@ class Aggregator:
                 self._true_value[slot] = _as_float(sample.y_true)
                 self._pred_value[slot] = _as_float(sample.y_pred) if has_pred else np.nan
         self._size = start + len(samples)
-        self._status[i] = _OK if ok else _FAILED
+        if ok:
+            self._status[i] = _OK
+        else:
+            self._status[i] = _NOT_RUN if result.path == NOT_RUN_PATH else _FAILED
         self._start[i] = start
         self._end[i] = self._size
         self._fit[i] = float(result.fit_seconds)
@@ -481,6 +493,7 @@ class Aggregator:
         slots = self._evaluated_slots()
         failed_folds = int(np.count_nonzero(self._status == _FAILED))
         succeeded = int(np.count_nonzero(self._status == _OK))
+        computed = failed_folds + succeeded
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")  # undefined-metric warnings: we report None
             if self.classification:
@@ -495,16 +508,18 @@ class Aggregator:
             "task": self.task,
             "folds": {
                 "total": self.n_folds,
-                "done": self._done,
+                "done": computed,
                 "succeeded": succeeded,
                 "failed": failed_folds,
-                "missing": self.n_folds - self._done,
+                "missing": self.n_folds - computed,
+                "notRun": int(np.count_nonzero(self._status == _NOT_RUN)),
+                "missingIndices": self.missing_indices(MAX_MISSING_LISTED),
             },
             "samples": {
                 "evaluated": int(slots.size),
                 "failed": int(np.count_nonzero(alive & ~ok)),
             },
-            "failureRate": failed_folds / self._done if self._done else 0.0,
+            "failureRate": failed_folds / computed if computed else 0.0,
             "metrics": metrics,
             "timing": self._timing(),
             "worstSamples": self._worst(slots),

@@ -23,6 +23,7 @@ from .errors import InvalidInput
 from .estimators import task_of
 from .fastpaths import fast_path_for
 from .folds import Fold, plan_folds
+from .preflight import check_target
 from .results import to_python
 from .spec import CLASSIFICATION_GATES, REGRESSION_GATES, LOOCVRunSpec, parse_spec
 from .store import RunLocation
@@ -106,15 +107,35 @@ class Plan:
             raise InvalidInput(source, f"not a valid plan: {exc}") from None
 
 
-def _check_gate_applies(spec: LOOCVRunSpec, task: str, model: str) -> None:
-    """A regression threshold on a classifier (or the reverse) would never be met."""
+PROBABILITY_GATES = ("log_loss", "brier", "ece")
+
+
+def _camel(name: str) -> str:
+    return "".join(p.capitalize() if i else p for i, p in enumerate(name.split("_")))
+
+
+def _check_gate_applies(spec: LOOCVRunSpec, task: str, estimator: Any) -> None:
+    """A regression threshold on a classifier (or the reverse), or a probability threshold on
+    a model without predict_proba, would never be met: refused now, not after N folds."""
     if spec.gate is None:
         return
+    model = type(estimator).__name__
     foreign = REGRESSION_GATES if task == "classification" else CLASSIFICATION_GATES
     for name in foreign:
         if getattr(spec.gate, name) is not None:
-            field = "".join(p.capitalize() if i else p for i, p in enumerate(name.split("_")))
-            raise InvalidInput(f"spec.gate.{field}", f"does not apply to {model}, a {task} model")
+            raise InvalidInput(
+                f"spec.gate.{_camel(name)}", f"does not apply to {model}, a {task} model"
+            )
+    if task == "classification" and not hasattr(estimator, "predict_proba"):
+        final = spec.model.estimator.rsplit(".", 1)[-1]
+        for name in PROBABILITY_GATES:
+            if getattr(spec.gate, name) is not None:
+                raise InvalidInput(
+                    f"spec.gate.{_camel(name)}",
+                    f"needs class probabilities, and {final} (as configured) has no "
+                    "predict_proba; drop this threshold or choose a probabilistic model "
+                    "(for SVC: params.probability: true)",
+                )
 
 
 def make_plan(
@@ -136,7 +157,8 @@ def make_plan(
             "spec.dataset.target",
             f"{type(estimator).__name__} is a regressor but the target is not numeric",
         )
-    _check_gate_applies(spec, task, type(estimator).__name__)
+    check_target(spec, dataset.y, task, type(estimator).__name__)
+    _check_gate_applies(spec, task, estimator)
     folds = plan_folds(
         spec.strategy, dataset.y, dataset.groups, spec.execution.seed, classification
     )

@@ -24,6 +24,13 @@ class IdHasher:
     def __init__(self, salt: bytes | None) -> None:
         self.salt = salt
 
+    def fingerprint(self) -> str:
+        """Tells salts apart without revealing them: results hashed with another salt carry
+        other ids, so they are stored under another key."""
+        if self.salt is None:
+            return "plain"
+        return hmac.new(self.salt, b"loocv-salt-fingerprint", hashlib.sha256).hexdigest()[:16]
+
     def __call__(self, sample_id: str) -> str:
         if self.salt is None:
             return sample_id

@@ -22,6 +22,7 @@ import numpy as np
 
 from .gate import GateVerdict
 from .metrics import ECE_BINS, NOISE_CONFIDENCE, Pooled, aggregate, reliability
+from .outcome import outcome_of
 from .results import FoldResult, unique_by_index
 
 if TYPE_CHECKING:
@@ -72,10 +73,11 @@ def build_report(plan: Plan, summary: dict[str, Any], verdict: GateVerdict) -> d
         "batching": plan.batching.to_json(),
         "summary": summary,
         "gate": {
-            "passed": verdict.passed,
+            "passed": verdict.passed if verdict.evaluated else None,
             "evaluated": verdict.evaluated,
             "failures": list(verdict.failures),
         },
+        "outcome": outcome_of(summary, verdict).to_json(),
         "generatedAt": _now(),
         "trainerVersions": sorted(str(v) for v in versions),
     }

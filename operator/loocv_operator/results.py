@@ -18,6 +18,9 @@ import numpy as np
 from . import __version__
 
 Label = int | float | str | bool
+# The path of a fold the operator recorded without computing it (its batch was given up):
+# the result carries the reason, and the fold counts as missing, never as done.
+NOT_RUN_PATH = "not-run"
 
 
 def to_python(value: Any) -> Any:

@@ -34,8 +34,12 @@ BUILTIN_DATASETS = ("iris", "wine", "breast_cancer", "digits", "diabetes")
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 DOTTED_NAME = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$"
+MAX_FOLDS_PER_JOB = 100_000
+MAX_MANIFEST_BYTES = 1 << 20  # the API server refuses objects past ~1.5 MB anyway
+MAX_MANIFEST_NODES = 100_000  # values after YAML aliases are expanded
 
 LabelValue = int | str
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]  # numpy's RandomState takes no other seed
 
 
 class _Model(BaseModel):
@@ -143,7 +147,7 @@ class SubsetSpec(_Model):
     indices: list[Annotated[int, Field(ge=0)]] | None = Field(default=None, min_length=1)
     labels: list[LabelValue] | None = Field(default=None, min_length=1)
     stratified_sample: Annotated[int, Field(ge=1)] | None = None
-    seed: int = 0
+    seed: Seed = 0
 
     @model_validator(mode="after")
     def _one_kind(self) -> SubsetSpec:
@@ -189,7 +193,7 @@ class ResourcesSpec(_Model):
 class ExecutionSpec(_Model):
     """How the folds are spread over Jobs and pods (and, locally, over processes)."""
 
-    folds_per_job: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+    folds_per_job: Annotated[int, Field(ge=1, le=MAX_FOLDS_PER_JOB)] | Literal["auto"] = Field(
         default="auto",
         description=(
             "folds per Job; 'auto': one Job when an exact fast path covers the run, else a "
@@ -205,10 +209,25 @@ class ExecutionSpec(_Model):
     tolerations: list[Toleration] = Field(default_factory=list)
     priority_class_name: str | None = None
     queue_name: str | None = Field(default=None, description="Kueue LocalQueue name")
-    seed: int = Field(default=0, description="random_state for estimators that take one")
-    fast_path: Literal["auto", "off", "approximate"] = "auto"
+    seed: Seed = Field(default=0, description="random_state for estimators that take one")
+    fast_path: Literal["auto", "disabled", "off", "approximate"] = Field(
+        default="auto",
+        description="auto: exact one-fit LOO where the model allows it; disabled: brute force "
+        "only ('off' and false are read as disabled); approximate: also approximate LOO",
+    )
     active_deadline_seconds: Annotated[int, Field(ge=1)] | None = None
     ttl_seconds_after_finished: Annotated[int, Field(ge=0)] = 3600
+
+    @field_validator("fast_path", mode="before")
+    @classmethod
+    def _fast_path_spelling(cls, value: Any) -> Any:
+        """YAML 1.1 (PyYAML, kubectl) reads an unquoted ``off`` as the boolean false; that
+        can only mean "disabled". ``true`` is ambiguous (auto? approximate?) and refused."""
+        if value is False or value == "off":
+            return "disabled"
+        if value is True:
+            raise ValueError("true is ambiguous: write auto, disabled or approximate")
+        return value
 
 
 class SecretRef(_Model):
@@ -230,11 +249,27 @@ class StorageSpec(_Model):
 
 
 class MinBound(_Model):
-    min: float
+    """A lower bound on a score in [0, 1] (accuracy, recall)."""
+
+    min: Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class R2MinBound(_Model):
+    """r2 is at most 1 (and unbounded below)."""
+
+    min: Annotated[float, Field(le=1.0)]
 
 
 class MaxBound(_Model):
-    max: float
+    """An upper bound on a non-negative error (log loss, Brier score, MAE, RMSE)."""
+
+    max: Annotated[float, Field(ge=0.0)]
+
+
+class UnitMaxBound(_Model):
+    """An upper bound on a fraction in [0, 1] (ECE, failure rate)."""
+
+    max: Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 class CountBound(_Model):
@@ -248,12 +283,17 @@ class GateSpec(_Model):
     class_recall: MinBound | None = Field(default=None, description="minimum recall of every class")
     log_loss: MaxBound | None = None
     brier: MaxBound | None = None
-    ece: MaxBound | None = None
+    ece: UnitMaxBound | None = None
     mae: MaxBound | None = None
     rmse: MaxBound | None = None
-    r2: MinBound | None = None
+    r2: R2MinBound | None = None
     failed_folds: CountBound | None = None
-    failure_rate: MaxBound | None = None
+    failure_rate: UnitMaxBound | None = None
+    missing_folds: CountBound | None = Field(
+        default=None,
+        description="folds allowed to have no readable result (default 0: a gate over "
+        "incomplete results fails)",
+    )
 
 
 CLASSIFICATION_GATES = ("accuracy", "class_recall", "log_loss", "brier", "ece")
@@ -278,10 +318,26 @@ class LOOCVRunSpec(_Model):
     suspend: bool = False
 
     def digest(self) -> str:
-        """A stable hash of everything that changes results (not suspend or concurrency)."""
+        """A stable hash of the whole spec but suspend and concurrency (what report.json and
+        plan.json name the spec by)."""
         data = self.model_dump(mode="json", by_alias=True, exclude_none=True)
         data.pop("suspend", None)
         data.get("execution", {}).pop("maxConcurrentJobs", None)
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+    def results_digest(self) -> str:
+        """A hash of what determines the fold results and nothing else: the data's source,
+        the model, the strategy, the seed, the fast-path mode and the id privacy. A changed
+        gate, batch size or image reuses the folds already stored; the data's content and
+        the trainer version are added by whoever keys the store with this."""
+        data = self.model_dump(
+            mode="json",
+            by_alias=True,
+            exclude_none=True,
+            include={"dataset", "model", "strategy", "privacy"},
+        )
+        data["seed"] = self.execution.seed
+        data["fastPath"] = self.execution.fast_path
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
@@ -366,21 +422,83 @@ def parse_spec(spec: Any) -> LOOCVRunSpec:
         raise ManifestError("spec", problems_of(exc, "spec")) from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """Safe loading that refuses a key given twice in one mapping: PyYAML keeps the last
+    silently, so a second ``spec:`` would replace the first without a word (kubectl refuses
+    such a file too)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if isinstance(key, str | int | float | bool) and key in seen:
+                mark = key_node.start_mark
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"the key {key!r} appears twice in one mapping (line {mark.line + 1}); "
+                    "keep one",
+                    mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _expanded_size(value: Any, limit: int) -> int:
+    """How many values the document holds once YAML aliases are expanded (an alias is a
+    shared reference after loading, but validating or hashing walks every copy: a
+    "billion laughs" document of 1 kB would take hours). Memoised, so this walk is linear."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[Any, bool]] = [(value, False)]
+    while stack:
+        item, children_done = stack.pop()
+        if not isinstance(item, dict | list) or id(item) in sizes:
+            continue
+        children = list(item.values()) if isinstance(item, dict) else item
+        if not children_done:
+            stack.append((item, True))
+            stack.extend((c, False) for c in children if isinstance(c, dict | list))
+            continue
+        total = 1 + sum(sizes.get(id(c), 1) for c in children)
+        if total > limit:
+            return total
+        sizes[id(item)] = total
+    return sizes.get(id(value), 1)
+
+
 def load_manifest(path: str | Path) -> LOOCVRun:
     """Read one LOOCVRun from a YAML (or JSON) file."""
     source = str(path)
     try:
+        size = Path(path).stat().st_size
+        if size > MAX_MANIFEST_BYTES:
+            raise InvalidInput(
+                source, f"{size} bytes: a manifest is at most {MAX_MANIFEST_BYTES} bytes"
+            )
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InvalidInput(source, "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(source, f"cannot read: {exc}") from None
+    except IsADirectoryError:
+        raise InvalidInput(source, "is a directory; give the manifest's YAML file") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(source, "cannot read: not UTF-8 text") from None
+    except OSError as exc:
+        raise InvalidInput(source, f"cannot read: {exc.strerror or exc}") from None
     try:
-        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+        documents = [d for d in yaml.load_all(text, Loader=_UniqueKeyLoader) if d is not None]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise InvalidInput(source, f"not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
+    except RecursionError:
+        raise InvalidInput(source, "not a manifest: nested too deeply") from None
+    for document in documents:
+        if _expanded_size(document, MAX_MANIFEST_NODES) > MAX_MANIFEST_NODES:
+            raise InvalidInput(
+                source,
+                f"more than {MAX_MANIFEST_NODES} values once YAML aliases are expanded; "
+                "a manifest this large is refused (an alias bomb?)",
+            )
     runs = [d for d in documents if isinstance(d, dict) and d.get("kind") == KIND]
     if len(runs) != 1:
         found = "no" if not runs else str(len(runs))

@@ -3,15 +3,21 @@
 Writes are atomic (a reader never sees half an object): a local file is written beside its
 target and renamed over it; an S3 PUT appears whole. Transient S3 failures (endpoint down,
 timeouts, 5xx) are retried with backoff until a deadline, so a store outage stalls a run
-instead of losing it.
+instead of losing it, and says so while it waits (``retry_notices``). Everything else — no
+credentials, no such bucket, access denied, a directory that cannot be written — is an
+error in words at once, naming the store and what to do.
 """
 
 from __future__ import annotations
 
+import contextvars
+import errno
+import logging
 import os
 import random
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -21,6 +27,33 @@ from .errors import InvalidInput, StoreError
 
 T = TypeVar("T")
 RETRY_SECONDS = float(os.environ.get("LOOCV_STORE_RETRY_SECONDS", "300"))
+CHECK_SECONDS = 5.0  # a store that cannot be reached at the start is reported this fast
+NOTICE_EVERY = 30.0  # seconds between "still retrying" notices
+log = logging.getLogger("loocv.store")
+
+RetryListener = Callable[[str], None]
+_listener: contextvars.ContextVar[RetryListener | None] = contextvars.ContextVar(
+    "loocv_store_retry_listener", default=None
+)
+
+
+@contextmanager
+def retry_notices(listener: RetryListener) -> Iterator[None]:
+    """Within this block, a store call that starts retrying tells ``listener`` (the
+    terminal, a run's Events) instead of going silent: at once, then every 30 s."""
+    token = _listener.set(listener)
+    try:
+        yield
+    finally:
+        _listener.reset(token)
+
+
+def _notify(message: str) -> None:
+    listener = _listener.get()
+    if listener is None:
+        log.warning("%s", message)
+    else:
+        listener(message)
 
 
 class Store(Protocol):
@@ -32,6 +65,12 @@ class Store(Protocol):
     def list(self, prefix: str) -> list[str]: ...
     def delete_prefix(self, prefix: str) -> int: ...
     def uri(self, key: str = "") -> str: ...
+    def check(self) -> None: ...  # StoreError (or InvalidInput) now, in words, if unusable
+
+
+def _discard(path: Path) -> None:
+    with suppress(OSError):  # the path may not even be a possible one (a file as a parent)
+        path.unlink()
 
 
 class LocalStore:
@@ -56,6 +95,21 @@ class LocalStore:
             raise ValueError(f"key {key!r} escapes the store root")
         return Path(path)
 
+    def _unusable(self, path: Path, exc: OSError, doing: str) -> StoreError:
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.ENOTDIR:
+            reason = "a part of the path is a file, not a directory"
+        return StoreError(
+            f"cannot {doing} {path}: {reason}; choose a writable directory "
+            "(--out, or spec.storage.uri)"
+        )
+
+    def check(self) -> None:
+        """Fail now, in words, if the root cannot be created or written (not after a fit)."""
+        probe = f".loocv-write-check.{os.getpid()}"
+        self.put(probe, b"")
+        (self.root / probe).unlink(missing_ok=True)
+
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{random.getrandbits(32):08x}.tmp")
@@ -68,15 +122,21 @@ class LocalStore:
             with handle:
                 handle.write(data)
             os.replace(tmp, path)
+        except OSError as exc:
+            _discard(tmp)
+            raise self._unusable(path, exc, "write") from None
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            _discard(tmp)
             raise
 
     def get(self, key: str) -> bytes:
+        path = self._path(key)
         try:
-            return self._path(key).read_bytes()
-        except (FileNotFoundError, IsADirectoryError):
+            return path.read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise KeyError(key) from None
+        except OSError as exc:
+            raise self._unusable(path, exc, "read") from None
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -123,20 +183,62 @@ def _is_transient(exc: BaseException) -> bool:
     return False
 
 
-def retrying(action: Callable[[], T], what: str, deadline_seconds: float = RETRY_SECONDS) -> T:
-    """Run ``action``, retrying transient store errors with capped exponential backoff."""
+def _explained(exc: BaseException, what: str, where: str) -> Exception | None:
+    """A permanent S3 failure in words, naming the store and what to do (None: not ours)."""
+    from botocore.exceptions import ClientError, NoCredentialsError, PartialCredentialsError
+
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return StoreError(
+            f"{what}: no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+            "(on a cluster: spec.storage.secretRef, or the operator's service-account role)"
+        )
+    if not isinstance(exc, ClientError):
+        return None
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    if code in ("NoSuchBucket",):
+        bucket = where.removeprefix("s3://").split("/", 1)[0]
+        return InvalidInput(
+            where, f"no such bucket {bucket!r}: create it, or fix spec.storage.uri (or --out)"
+        )
+    if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"):
+        return StoreError(
+            f"{what}: access denied ({code}): check the credentials and that they may "
+            "read and write this bucket and prefix"
+        )
+    return None
+
+
+def retrying(
+    action: Callable[[], T],
+    what: str,
+    deadline_seconds: float = RETRY_SECONDS,
+    where: str = "",
+) -> T:
+    """Run ``action``, retrying transient store errors with capped exponential backoff, and
+    saying so (``retry_notices``) while it retries."""
     start = time.monotonic()
     delay = 0.2
+    noticed = float("-inf")
     while True:
         try:
             return action()
         except Exception as exc:
             if not _is_transient(exc):
+                explained = _explained(exc, what, where or what)
+                if explained is not None:
+                    raise explained from None
                 raise
-            if time.monotonic() - start + delay > deadline_seconds:
+            waited = time.monotonic() - start
+            if waited + delay > deadline_seconds:
                 raise StoreError(
-                    f"{what}: store unavailable for {deadline_seconds:.0f}s: {exc}"
+                    f"{what}: store unreachable for {deadline_seconds:.0f} s: {exc}"
                 ) from exc
+            if deadline_seconds > CHECK_SECONDS and waited - noticed >= NOTICE_EVERY:
+                noticed = waited
+                _notify(
+                    f"store unreachable, retrying for up to {deadline_seconds:.0f} s "
+                    f"({waited:.0f} s so far): {what}: {exc}"
+                )
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 10.0)
 
@@ -179,10 +281,35 @@ class S3Store:
     def _key(self, key: str) -> str:
         return self.prefix + key.lstrip("/")
 
+    def check(self) -> None:
+        """Reach the bucket now (a few seconds at most), so a wrong endpoint, missing
+        credentials or an unknown bucket are reported before any work, in words."""
+        from botocore.exceptions import ClientError
+
+        def head() -> None:
+            try:
+                self.client.head_bucket(Bucket=self.bucket)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("404", "NotFound"):
+                    exc.response["Error"]["Code"] = "NoSuchBucket"
+                raise
+
+        try:
+            retrying(head, f"reaching {self.uri()}", CHECK_SECONDS, self.uri())
+        except StoreError as exc:
+            if exc.__cause__ is None:  # not unreachable: already said in words
+                raise
+            endpoint = getattr(self.client.meta, "endpoint_url", "")
+            raise StoreError(
+                f"cannot reach the store {self.uri()} at {endpoint}: {exc.__cause__ or exc}; "
+                "check spec.storage.endpoint (or LOOCV_S3_ENDPOINT) and that the server is up"
+            ) from None
+
     def put(self, key: str, data: bytes) -> None:
         retrying(
             lambda: self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data),
             f"writing {self.uri(key)}",
+            where=self.uri(),
         )
 
     def get(self, key: str) -> bytes:
@@ -198,7 +325,7 @@ class S3Store:
             body: bytes = response["Body"].read()
             return body
 
-        return retrying(read, f"reading {self.uri(key)}")
+        return retrying(read, f"reading {self.uri(key)}", where=self.uri())
 
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError
@@ -212,7 +339,7 @@ class S3Store:
                     return False
                 raise
 
-        return retrying(head, f"checking {self.uri(key)}")
+        return retrying(head, f"checking {self.uri(key)}", where=self.uri())
 
     def _pages(self, prefix: str) -> Iterator[dict[str, Any]]:
         token: str | None = None
@@ -227,6 +354,7 @@ class S3Store:
             page: dict[str, Any] = retrying(
                 lambda args=args: self.client.list_objects_v2(**args),  # type: ignore[misc]
                 f"listing {self.uri(prefix)}",
+                where=self.uri(),
             )
             yield page
             if not page.get("IsTruncated"):
@@ -257,16 +385,23 @@ class S3Store:
         return f"s3://{self.bucket}/{self.prefix}{key}"
 
 
+def check_store_uri(uri: str) -> None:
+    """Refuse a store address no store here can open (no I/O: `loocv validate` uses it)."""
+    if uri.startswith("s3://"):
+        split_s3_uri(uri)
+    elif "://" in uri and not uri.startswith("file://"):
+        raise InvalidInput(
+            "spec.storage.uri", f"unsupported scheme in {uri!r}; use s3:// or a path"
+        )
+
+
 def open_store(uri: str, endpoint: str | None = None, region: str | None = None) -> Store:
     """The store for a URI: s3://… or a local directory (plain path or file://)."""
+    check_store_uri(uri)
     if uri.startswith("s3://"):
         return S3Store(uri, s3_client(endpoint, region))
     if uri.startswith("file://"):
         uri = urlparse(uri).path
-    if "://" in uri:
-        raise InvalidInput(
-            "spec.storage.uri", f"unsupported scheme in {uri!r}; use s3:// or a path"
-        )
     return LocalStore(uri)
 
 

@@ -36,6 +36,7 @@ from .errors import EXIT_ERROR, EXIT_INVALID, EXIT_OK, InvalidInput, StoreError
 from .estimators import allowlist_from_env, build_estimator
 from .fastpaths import find_fast_path
 from .folds import Fold
+from .outcome import error_shape
 from .plan import Plan
 from .privacy import IdHasher, hasher_for
 from .results import FoldError, FoldResult, SampleResult, to_python
@@ -47,6 +48,7 @@ log = logging.getLogger("loocv.trainer")
 THREADS_ENV = "LOOCV_THREADS"
 MAX_ERROR_CHARS = 2000
 MAX_WARNINGS = 3
+LOGGED_FAILURES = 3  # failed folds logged one by one per batch; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ class BatchOutcome:
     computed: int
     skipped: int
     failed: int
+    first_error: FoldError | None = None  # the first failed fold's error
+    mixed_errors: bool = False  # the failed folds did not all raise the same error
 
 
 class FoldRunner:
@@ -350,6 +354,8 @@ def run_folds(
     fold recorded and the rest carried on."""
     plan = runner.plan
     computed = failed = 0
+    first: FoldError | None = None
+    mixed = False
     with FoldWriter(store, writes_in_flight(store)) as writer:
         outcome, rest = fast_pass(runner, indices, store, check_store, writer)
         computed = outcome.computed
@@ -359,10 +365,15 @@ def run_folds(
             computed += 1
             if result.error:
                 failed += 1
-                log.warning(
-                    "fold %d failed: %s: %s", index, result.error.type, result.error.message
-                )
-    return BatchOutcome(computed, outcome.skipped, failed)
+                first = first or result.error
+                mixed = mixed or error_shape(result.error) != error_shape(first)
+                if failed <= LOGGED_FAILURES:  # the same line N times would bury the rest
+                    log.warning(
+                        "fold %d failed: %s: %s", index, result.error.type, result.error.message
+                    )
+    if failed > LOGGED_FAILURES:
+        log.warning("%d more folds of this batch failed (see the report)", failed - LOGGED_FAILURES)
+    return BatchOutcome(computed, outcome.skipped, failed, first, mixed)
 
 
 LIST_PAGE = 1000  # keys per listing request on S3

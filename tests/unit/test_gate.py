@@ -223,4 +223,9 @@ def test_failed_folds_against_a_real_aggregate() -> None:
     verdict = evaluate_gate(
         gate(failedFolds={"max": 0}, failureRate={"max": 0.25}, mae={"max": 1.0}), summary
     )
-    assert verdict.failures == ["failed folds 1 > max 0", "failure rate 0.5 > max 0.25"]
+    assert verdict.failures == [
+        "results incomplete: 1 of 3 folds has no computed result (folds 2) > max 0",
+        "failed folds 1 > max 0",
+        "failure rate 0.5 > max 0.25",
+    ]
+    assert verdict.incomplete and verdict.reason == "ResultsIncomplete"

@@ -191,6 +191,8 @@ def test_multiclass_loo_metrics_equal_sklearn(iris_loo: Any) -> None:
         "succeeded": 150,
         "failed": 0,
         "missing": 0,
+        "notRun": 0,
+        "missingIndices": [],
     }
     assert summary["samples"] == {"evaluated": 150, "failed": 0}
     assert summary["failureRate"] == 0.0
@@ -338,7 +340,15 @@ def test_later_result_replaces_earlier() -> None:
     assert agg.summary()["folds"]["failed"] == 1
     agg.add(loo_result(0, 0, 1, [0.3, 0.7], 1.2, path="fast"))
     summary = agg.summary()
-    assert summary["folds"] == {"total": 2, "done": 2, "succeeded": 2, "failed": 0, "missing": 0}
+    assert summary["folds"] == {
+        "total": 2,
+        "done": 2,
+        "succeeded": 2,
+        "failed": 0,
+        "missing": 0,
+        "notRun": 0,
+        "missingIndices": [],
+    }
     assert summary["failures"] == [] and summary["failureTypes"] == {}
     assert summary["paths"] == {"brute-force": 1, "fast": 1}
     assert summary["metrics"]["accuracy"] == pytest.approx(0.5)
@@ -371,7 +381,15 @@ def test_failed_folds_are_counted_and_excluded_from_metrics() -> None:
     agg.add(loo_result(4, 1, error=FoldError("ValueError", "bad, sample\nhere")))
     agg.add(loo_result(2, 0, error=FoldError("LinAlgError", "singular")))
     summary = agg.summary()
-    assert summary["folds"] == {"total": 5, "done": 4, "succeeded": 2, "failed": 2, "missing": 1}
+    assert summary["folds"] == {
+        "total": 5,
+        "done": 4,
+        "succeeded": 2,
+        "failed": 2,
+        "missing": 1,
+        "notRun": 0,
+        "missingIndices": [3],
+    }
     assert summary["samples"] == {"evaluated": 2, "failed": 2}
     assert summary["failureRate"] == pytest.approx(0.5)
     assert summary["metrics"]["accuracy"] == 1.0
@@ -410,6 +428,8 @@ def test_empty_aggregator_gives_none_and_valid_json() -> None:
             "succeeded": 0,
             "failed": 0,
             "missing": 12,
+            "notRun": 0,
+            "missingIndices": list(range(12)),
         }
         assert summary["failureRate"] == 0.0
         m = summary["metrics"]

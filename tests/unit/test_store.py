@@ -86,7 +86,7 @@ def test_unreachable_s3_is_retried_then_reported(s3_env: str) -> None:
         calls.append(1)
         store.client.head_bucket(Bucket="bucket")
 
-    with pytest.raises(StoreError, match="store unavailable"):
+    with pytest.raises(StoreError, match="store unreachable"):
         retrying(attempt, "probing", deadline_seconds=1.5)
     assert len(calls) >= 2
 

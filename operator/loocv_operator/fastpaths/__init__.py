@@ -32,7 +32,7 @@ def find_fast_path(estimator: Any, spec: LOOCVRunSpec) -> FastPath | None:
     subset) hold out one row each and train on all the others, which the shortcuts assume;
     ``fastPath: off`` forces brute force. ``approximate`` takes an exact path where there is
     one, else approximate LOO where that applies (approximate.py)."""
-    if spec.execution.fast_path == "off" or spec.strategy.type != "LeaveOneOut":
+    if spec.execution.fast_path == "disabled" or spec.strategy.type != "LeaveOneOut":
         return None
     parts = split_pipeline(estimator)
     if parts is None:

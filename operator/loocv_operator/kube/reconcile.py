@@ -75,13 +75,14 @@ def decide(
     limits: Limits,
     suspended: bool = False,
     queue_managed: bool = False,
+    halted_by: str | None = None,
 ) -> Decision:
     latest = latest_attempts(j for j in jobs if 0 <= j.batch < n_batches)
     active = [j for j in latest.values() if j.finished is None]
     retries: list[JobOrder] = []
     new: list[int] = []
     give_up: list[GiveUp] = []
-    halted: str | None = None
+    halted: str | None = halted_by  # the operator's own reason to stop (folds fail alike)
     preempted = 0
     for last in latest.values():
         if last.finished == FINISHED_FAILED and last.failure == FAILURE_INVALID_INPUT:

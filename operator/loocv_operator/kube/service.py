@@ -28,14 +28,15 @@ from ..datasets import Dataset, load_dataset
 from ..errors import InvalidInput, StoreError
 from ..estimators import build_estimator
 from ..folds import auto_folds_per_job
-from ..gate import evaluate_gate
+from ..gate import evaluate_gate, missing_text
 from ..metrics import Aggregator
+from ..outcome import EARLY_STOP_FOLDS, error_shape
 from ..plan import Plan, make_plan
 from ..privacy import IdHasher, hasher_for
 from ..report import write_report
-from ..results import FoldError, FoldResult, SampleResult, to_python
+from ..results import NOT_RUN_PATH, FoldError, FoldResult, SampleResult, to_python
 from ..spec import LOOCVRunSpec, ManifestError, parse_spec
-from ..store import RunLocation, Store
+from ..store import RunLocation, Store, retry_notices
 from .events import build_event
 from .jobs import (
     FINISHED_FAILED,
@@ -68,7 +69,6 @@ from .stores import StoreCache
 from .telemetry import Telemetry
 
 log = logging.getLogger("loocv.operator")
-NOT_RUN_PATH = "not-run"
 PROBE_COMPLETION_GRACE = 60.0  # seconds to wait for the probe Job's completionTime
 
 
@@ -411,11 +411,20 @@ class RunService:
             return
         started = self.clock()
         ns = state.ref.namespace
+        ref = state.ref
+
+        def notice(message: str) -> None:
+            self._event(ref, "Warning", "StoreUnreachable", message)
+
         try:
-            with state.lock:
+            with state.lock, retry_notices(notice):
                 if state.finished:
                     return
                 self._reconcile(state)
+        except StoreError as exc:
+            self.telemetry.reconcile_errors.labels(ns).inc()
+            log.warning("%s/%s: %s; trying again next interval", ns, ref.name, exc)
+            self._event(ref, "Warning", "StoreUnreachable", f"{exc}; trying again")
         except RunGone:
             log.info("%s/%s is gone; no longer tracked", ns, state.ref.name)
             with self._runs_lock:
@@ -470,6 +479,7 @@ class RunService:
             ),
             suspended=state.suspend,
             queue_managed=bool(spec.execution.queue_name),
+            halted_by=state.halted or failing_alike(state.results, state.plan.n_folds),
         )
         if decision.halted and not state.halted:
             state.halted = decision.halted
@@ -678,20 +688,23 @@ class RunService:
         return state.summary
 
     def _counts(
-        self, state: RunState, jobs: list[ObservedJob], decision: Decision
+        self, state: RunState, jobs: list[ObservedJob], decision: Decision, finished: bool = False
     ) -> tuple[FoldCounts, JobCounts]:
         results = state.results
-        failed = sum(1 for r in results.values() if r.error is not None)
+        not_run = sum(1 for r in results.values() if r.path == NOT_RUN_PATH)
+        failed = sum(1 for r in results.values() if r.error is not None) - not_run
         active_batches = {j.batch for j in jobs if j.finished is None}
         active_batches |= {o.batch for o in decision.create}
         running = sum(1 for b in active_batches for f in state.plan.batches[b] if f not in results)
         before = state.status.get("jobs") or {}
+        computed = len(results) - not_run
         folds = FoldCounts(
             total=state.plan.n_folds,
-            done=len(results),
-            succeeded=len(results) - failed,
+            done=computed,
+            succeeded=computed - failed,
             failed=failed,
             running=running,
+            missing=state.plan.n_folds - computed if finished else 0,
         )
         job_counts = JobCounts(
             total=len(jobs) + len(decision.create),
@@ -759,7 +772,7 @@ class RunService:
         verdict = evaluate_gate(plan.spec.gate, summary)
         results = [state.results[i] for i in sorted(state.results)]
         write_report(state.store, plan, results, summary, verdict)
-        folds, job_counts = self._counts(state, jobs, decision)
+        folds, job_counts = self._counts(state, jobs, decision, finished=True)
         view = RunView(
             generation=state.generation,
             folds=folds,
@@ -791,10 +804,10 @@ class RunService:
             )
         else:
             self._event(ref, "Warning", "Failed", state.halted or "no fold succeeded")
-        if folds.failed:
-            self._event(
-                ref, "Warning", "ResultsIncomplete", f"{folds.failed} of {folds.total} folds failed"
-            )
+        missing = missing_text(summary)
+        if missing or folds.failed:
+            detail = missing or f"{folds.failed} of {folds.total} folds failed"
+            self._event(ref, "Warning", "ResultsIncomplete", detail)
         if verdict.evaluated:
             if verdict.passed:
                 self._event(ref, "Normal", "GatePassed", "every gate threshold is met")
@@ -815,6 +828,24 @@ class RunService:
             )
         except Exception as exc:  # an Event is best effort, never a reason to fail
             log.debug("could not post event %s for %s: %s", reason, ref.name, exc)
+
+
+def failing_alike(results: Mapping[int, FoldResult], n_folds: int) -> str | None:
+    """Why to stop creating Jobs when the first folds all failed with one error (a
+    configuration only the folds reveal), else None: repeating it N times tells nothing."""
+    computed = [r for r in results.values() if r.path != NOT_RUN_PATH]
+    if len(computed) < EARLY_STOP_FOLDS or len(computed) >= n_folds:
+        return None
+    first = computed[0].error
+    if first is None:
+        return None
+    shape = error_shape(first)
+    if any(r.error is None or error_shape(r.error) != shape for r in computed):
+        return None
+    return (
+        f"the first {len(computed)} folds all failed with the same error, so no more "
+        f"Jobs are created: {first.type}: {first.message[:400]}"
+    )
 
 
 def _read_result(store: Store, key: str) -> FoldResult | None:

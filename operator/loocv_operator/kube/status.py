@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from ..gate import GateVerdict
+from ..gate import GateVerdict, missing_text
 from . import conditions as cond
 
 MAX_WORST_SAMPLES = 10
@@ -53,6 +53,9 @@ class FoldCounts(_Wire):
     succeeded: NonNegative = 0
     failed: NonNegative = 0
     running: NonNegative = 0
+    missing: NonNegative = Field(
+        default=0, description="when finished: folds with no computed result (given up)"
+    )
 
 
 class JobCounts(_Wire):
@@ -269,18 +272,21 @@ def build_status(
         else:
             reason = "TrainerInvalidInput" if view.halted else "NoFoldSucceeded"
             put(cond.FAILED, "True", reason, view.halted or _failure_message(view))
-        if view.folds.failed:
+        missing = missing_text(view.summary or {})
+        if missing:
+            put(cond.RESULTS_INCOMPLETE, "True", "FoldsMissing", missing)
+        elif view.folds.failed:
             put(cond.RESULTS_INCOMPLETE, "True", "FoldsFailed", _failure_message(view))
         else:
             put(cond.RESULTS_INCOMPLETE, "False", "AllFoldsSucceeded", "every fold succeeded")
         if view.verdict is not None and view.verdict.evaluated:
             if view.verdict.passed:
-                put(cond.GATE_PASSED, "True", "ThresholdsMet", "every gate threshold is met")
+                put(cond.GATE_PASSED, "True", view.verdict.reason, "every gate threshold is met")
             else:
                 put(
                     cond.GATE_PASSED,
                     "False",
-                    "ThresholdsBreached",
+                    view.verdict.reason,
                     "; ".join(view.verdict.failures),
                 )
     else:
@@ -296,7 +302,15 @@ def build_status(
         else:
             reason = "Waiting" if view.waiting else "JobsRunning"
             put(cond.PROGRESSING, "True", reason, _progress_message(view))
-        if view.folds.failed:
+        not_run = int(((view.summary or {}).get("folds") or {}).get("notRun") or 0)
+        if not_run:
+            put(
+                cond.RESULTS_INCOMPLETE,
+                "True",
+                "FoldsMissing",
+                f"{not_run} folds will have no result: their batch was given up",
+            )
+        elif view.folds.failed:
             put(cond.RESULTS_INCOMPLETE, "True", "FoldsFailed", _failure_message(view) + " so far")
 
     gate = None

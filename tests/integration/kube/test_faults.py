@@ -104,7 +104,16 @@ def test_a_failing_job_is_resubmitted_then_given_up_with_results_incomplete(
 
     assert status["phase"] == "Succeeded"  # batch 0 succeeded: the run has results
     assert condition(run, "ResultsIncomplete")["status"] == "True"  # type: ignore[index]
-    assert status["folds"] == {"total": 10, "done": 10, "succeeded": 5, "failed": 5, "running": 0}
+    # the given-up folds were never computed: missing, not failed, and named as such
+    assert status["folds"] == {
+        "total": 10,
+        "done": 5,
+        "succeeded": 5,
+        "failed": 0,
+        "running": 0,
+        "missing": 5,
+    }
+    assert condition(run, "ResultsIncomplete")["reason"] == "FoldsMissing"  # type: ignore[index]
     assert status["jobs"]["retried"] == 1 and status["jobs"]["givenUp"] == 1
     names = sorted(e.name for e in job_creations(cluster.log, namespace) if e.status == 201)
     assert [n.rsplit("-", 2)[-2:] for n in names] == [["b0", "r0"], ["b1", "r0"], ["b1", "r1"]]
@@ -141,4 +150,5 @@ def test_the_trainers_invalid_input_exit_code_is_not_retried_and_fails_the_run(
     assert condition(run, "Failed")["reason"] == "TrainerInvalidInput"  # type: ignore[index]
     names = [e.name for e in job_creations(cluster.log, namespace) if e.status == 201]
     assert len(names) == 1  # FailJob at once; batch 1 never started, nothing resubmitted
-    assert run["status"]["folds"]["failed"] == 10
+    # no fold was computed: all ten are missing, recorded with the trainer's reason
+    assert run["status"]["folds"]["failed"] == 0 and run["status"]["folds"]["missing"] == 10

@@ -65,6 +65,7 @@ def test_a_run_completes_with_the_metrics_of_the_local_run(
         "succeeded": 150,
         "failed": 0,
         "running": 0,
+        "missing": 0,
     }
     assert status["observedGeneration"] == 1
     gate = {c["type"]: c for c in status["conditions"]}["GatePassed"]

@@ -76,7 +76,14 @@ def test_a_restarted_operator_creates_no_duplicate_jobs_and_counts_every_fold_on
     assert max_active_jobs(cluster.log, namespace) <= 2
 
     status = run["status"]
-    assert status["folds"] == {"total": 40, "done": 40, "succeeded": 40, "failed": 0, "running": 0}
+    assert status["folds"] == {
+        "total": 40,
+        "done": 40,
+        "succeeded": 40,
+        "failed": 0,
+        "running": 0,
+        "missing": 0,
+    }
     results = load_results(store, location.folds_prefix)
     assert sorted(r.index for r in results) == list(range(40))
     assert status["startTime"] <= status["completionTime"]

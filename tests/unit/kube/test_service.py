@@ -219,6 +219,7 @@ def test_a_whole_run_ends_complete_with_report_and_events(
         "succeeded": 10,
         "failed": 0,
         "running": 0,
+        "missing": 0,
     }
     assert kube.status["jobs"]["total"] == 4 and kube.status["jobs"]["succeeded"] == 4
     store = LocalStore(root)
