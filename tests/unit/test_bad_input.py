@@ -503,4 +503,3 @@ def test_the_terminal_shows_no_traceback(tmp_path: Path) -> None:
     assert (
         proc.stderr.strip().splitlines()[-1].startswith("invalid input: spec.model.params.penalty")
     )
-
