@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 
 from loocv_operator.errors import StoreError
-from loocv_operator.store import LocalStore, RunLocation, S3Store, open_store, retrying, s3_client
+from loocv_operator.store import (
+    LocalStore,
+    RunLocation,
+    S3Store,
+    open_store,
+    retry_notices,
+    retrying,
+    s3_client,
+)
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -134,3 +142,35 @@ def test_local_put_makes_directories_only_when_missing(tmp_path: Path) -> None:
     store.put("ns/run/uid/folds/2.json", b"2")
     assert store.list("ns/") == ["ns/run/uid/folds/2.json"]
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_a_retrying_store_says_so_while_it_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not a silent stall: the listener hears at once that the store is being retried."""
+    from botocore.exceptions import EndpointConnectionError
+
+    import loocv_operator.store as store_module
+
+    monkeypatch.setattr(store_module.time, "sleep", lambda _: None)
+    heard: list[str] = []
+    failures = [EndpointConnectionError(endpoint_url="http://s3:9000")] * 3
+
+    def flaky() -> str:
+        if failures:
+            failures.pop()
+            raise EndpointConnectionError(endpoint_url="http://s3:9000")
+        return "ok"
+
+    with retry_notices(heard.append):
+        assert retrying(flaky, "reading s3://b/k", deadline_seconds=300) == "ok"
+    assert len(heard) == 1
+    assert heard[0].startswith("store unreachable, retrying for up to 300 s (0 s so far)")
+    assert "reading s3://b/k" in heard[0]
+
+
+def test_unusable_local_directory_is_an_error_in_words(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(StoreError, match="a part of the path is a file"):
+        LocalStore(blocker / "results").check()
+    LocalStore(tmp_path / "fresh" / "results").check()  # created on the way, and writable
+    assert list((tmp_path / "fresh" / "results").iterdir()) == []

@@ -140,6 +140,19 @@ VALID_SPECS = {
     ),
     "gate": with_("gate", {"accuracy": {"min": 0.9}, "failedFolds": {"max": 0}}),
     "privacy": with_("privacy", {"hashSampleIds": True, "saltSecretRef": {"name": "salt"}}),
+    "fast-path-disabled": with_("execution", {"fastPath": "disabled"}),
+    "fast-path-off-quoted": with_("execution", {"fastPath": "off"}),
+    "bounds-at-their-limits": with_(
+        "gate",
+        {
+            "accuracy": {"min": 1},
+            "classRecall": {"min": 0},
+            "ece": {"max": 1.0},
+            "failureRate": {"max": 0},
+            "r2": {"min": -5.0},
+            "missingFolds": {"max": 3},
+        },
+    ),
     "suspended": with_("suspend", True),
 }
 
@@ -178,6 +191,18 @@ INVALID_SPECS = {
     "gate-typo": with_("gate", {"acuracy": {"min": 0.9}}),
     "gate-bound-missing": with_("gate", {"accuracy": {}}),
     "gate-count-negative": with_("gate", {"failedFolds": {"max": -1}}),
+    "accuracy-above-one": with_("gate", {"accuracy": {"min": 1.5}}),
+    "recall-below-zero": with_("gate", {"classRecall": {"min": -0.1}}),
+    "failure-rate-above-one": with_("gate", {"failureRate": {"max": 2}}),
+    "ece-above-one": with_("gate", {"ece": {"max": 1.01}}),
+    "log-loss-negative": with_("gate", {"logLoss": {"max": -1}}),
+    "rmse-negative": with_("gate", {"rmse": {"max": -0.1}}),
+    "r2-above-one": with_("gate", {"r2": {"min": 1.2}}),
+    "missing-folds-negative": with_("gate", {"missingFolds": {"max": -1}}),
+    "folds-per-job-huge": with_("execution", {"foldsPerJob": 100_001}),
+    "seed-negative": with_("execution", {"seed": -1}),
+    "seed-past-numpy": with_("execution", {"seed": 2**32}),
+    "subset-seed-past-numpy": with_("strategy", {"subset": {"stratifiedSample": 5, "seed": 2**32}}),
     "unknown-spec-field": with_("resume", True),
     "unknown-execution-field": with_("execution", {"parallelism": 3}),
 }

@@ -445,3 +445,44 @@ def test_a_freed_slot_is_filled_at_the_next_poll_not_the_next_status_interval(
     assert service.due() == []  # ... so the run is due only every status interval
     clock.now += 8
     assert service.due() == [UID]
+
+
+def test_folds_failing_alike_halt_the_run() -> None:
+    from loocv_operator.kube.service import failing_alike
+    from loocv_operator.results import FoldError, FoldResult
+
+    def failed(i: int, value: float) -> FoldResult:
+        message = f"Found unknown categories [{value}] in column 0 during transform"
+        return FoldResult(i, [], error=FoldError("ValueError", message))
+
+    alike = {i: failed(i, float(i)) for i in range(10)}
+    reason = failing_alike(alike, 100)
+    assert reason is not None and reason.startswith("the first 10 folds all failed")
+    assert failing_alike(dict(list(alike.items())[:9]), 100) is None  # too few to tell
+    assert failing_alike(alike, 10) is None  # the run has ended anyway: judged at its end
+    mixed = {**alike, 10: FoldResult(10, [], error=FoldError("KeyError", "x"))}
+    assert failing_alike(mixed, 100) is None
+    one_ok = {**alike, 10: FoldResult(10, [])}
+    assert failing_alike(one_ok, 100) is None
+
+
+def test_a_store_outage_is_an_event_not_a_crash(
+    kube: FakeKube, root: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loocv_operator.errors import StoreError
+
+    service = make_service(kube, root, clock)
+    service.admit(body())
+    state = service.state(UID)
+    assert state is not None
+
+    def down(prefix: str) -> list[str]:
+        raise StoreError("listing s3://b/ns/: store unreachable for 300 s: connection refused")
+
+    monkeypatch.setattr(state.store, "list", down)
+    kube.finish(kube.created[0], ok=True)  # a finished Job makes the next pass read the store
+    clock.now += 10
+    service.reconcile(UID)  # must not raise
+    unreachable = [e for e in kube.events if e["reason"] == "StoreUnreachable"]
+    assert unreachable and "connection refused" in unreachable[-1]["message"]
+    assert UID in service.tracked()  # still tracked: the next interval tries again

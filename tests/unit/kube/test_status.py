@@ -203,3 +203,40 @@ def test_unschedulable_pods_keep_the_run_pending_and_say_why() -> None:
     progressing = types(stuck)["Progressing"]
     assert (progressing["status"], progressing["reason"]) == ("False", "Unschedulable")
     assert "Insufficient nvidia.com/gpu" in progressing["message"]
+
+
+def test_a_finished_run_with_missing_folds_fails_its_gate_as_incomplete() -> None:
+    summary = {
+        **SUMMARY,
+        "folds": {
+            "total": 150,
+            "done": 148,
+            "succeeded": 148,
+            "failed": 0,
+            "missing": 2,
+            "notRun": 2,
+            "missingIndices": [40, 41],
+        },
+    }
+    verdict = GateVerdict(
+        passed=False, failures=["results incomplete: …"], evaluated=True, incomplete=True
+    )
+    folds = FoldCounts(total=150, done=148, succeeded=148, failed=0, missing=2)
+    status = build_status(
+        None, view(folds=folds, summary=summary, finished=True, verdict=verdict), T1
+    )
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert conditions["GatePassed"]["status"] == "False"
+    assert conditions["GatePassed"]["reason"] == "ResultsIncomplete"
+    incomplete = conditions["ResultsIncomplete"]
+    assert incomplete["status"] == "True" and incomplete["reason"] == "FoldsMissing"
+    assert "folds 40, 41" in incomplete["message"] and "never ran" in incomplete["message"]
+    assert status["folds"]["missing"] == 2
+    jsonschema.validate(status, STATUS_SCHEMA)
+
+
+def test_given_up_folds_are_named_while_the_run_goes_on() -> None:
+    summary = {**SUMMARY, "folds": {"total": 150, "done": 90, "notRun": 10}}
+    status = build_status(None, view(summary=summary), T1)
+    incomplete = {c["type"]: c for c in status["conditions"]}["ResultsIncomplete"]
+    assert incomplete["reason"] == "FoldsMissing" and "10 folds" in incomplete["message"]
