@@ -508,7 +508,7 @@ def manifest(name: str, setting: Setting, env: Env) -> dict[str, Any]:
             "execution": {
                 "foldsPerJob": setting.folds_per_job,
                 "maxConcurrentJobs": env.max_concurrent,
-                "fastPath": "off",
+                "fastPath": "disabled",
             },
         },
     }

@@ -315,8 +315,8 @@ def part2(repeats: int) -> list[str]:
             "cvp2": lambda e=est, X=X, y=y: cross_val_predict(
                 clone(e), X, y, cv=LeaveOneOut(), n_jobs=2
             ),
-            "ours2": lambda X=X, y=y, m=model: engine_run(X, y, m, "off", 2),
-            "ours1": lambda X=X, y=y, m=model: engine_run(X, y, m, "off", 1),
+            "ours2": lambda X=X, y=y, m=model: engine_run(X, y, m, "disabled", 2),
+            "ours1": lambda X=X, y=y, m=model: engine_run(X, y, m, "disabled", 1),
         }
         t, v = interleaved(fns, dict.fromkeys(fns, repeats))
         ours = v["ours2"][0]
@@ -367,7 +367,7 @@ WARM_CASES: list[tuple[str, str, dict[str, Any], float]] = [  # the loosest tol 
 
 def outputs_run(X: np.ndarray, y: np.ndarray, model: dict[str, Any]) -> np.ndarray:
     """A local run on 2 workers; per row, the probabilities (classifiers) or predictions."""
-    results = local_results(X, y, model, "off", 2)
+    results = local_results(X, y, model, "disabled", 2)
     assert all(r.ok for r in results)
     first = results[0].samples[0]
     return np.array(
