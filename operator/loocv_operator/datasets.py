@@ -131,6 +131,13 @@ def _from_table(table: Any, spec: DatasetSpec, source: str) -> Dataset:
                 raise InvalidInput(
                     f"spec.dataset.features[{i}]", f"column {name!r} is not in {source}"
                 )
+            if name in reserved:
+                role = {spec.target: "target", spec.id_column: "idColumn"}.get(name, "groupColumn")
+                raise InvalidInput(
+                    f"spec.dataset.features[{i}]",
+                    f"{name!r} is the {role}: as a feature it would leak into every fold "
+                    "(the target would predict itself); leave it out",
+                )
     else:
         features = [c for c in table.column_names if c not in reserved]
     if not features:

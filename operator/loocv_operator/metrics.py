@@ -568,16 +568,19 @@ class Aggregator:
         precision, recall, f1, support = precision_recall_fscore_support(
             truth, predicted, labels=labels, zero_division=0, average=None
         )
+        matrix = confusion_matrix(truth, predicted, labels=labels)
+        predicted_count = matrix.sum(axis=0)
+        # Undefined is not zero: no held-out sample of a class has no recall (a subset that
+        # holds out other classes), a class never predicted has no precision.
         metrics["perClass"] = {
             str(label): {
-                "precision": _num(precision[k]),
-                "recall": _num(recall[k]),
-                "f1": _num(f1[k]),
+                "precision": _num(precision[k]) if predicted_count[k] else None,
+                "recall": _num(recall[k]) if support[k] else None,
+                "f1": _num(f1[k]) if support[k] and predicted_count[k] else None,
                 "support": int(support[k]),
             }
             for k, label in enumerate(self.classes)
         }
-        matrix = confusion_matrix(truth, predicted, labels=labels)
         metrics["confusionMatrix"] = {
             "labels": [_plain(c) for c in self.classes],
             "matrix": [[int(v) for v in row] for row in matrix],

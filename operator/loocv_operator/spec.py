@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -295,6 +296,15 @@ class GateSpec(_Model):
         "incomplete results fails)",
     )
 
+    @model_validator(mode="after")
+    def _some_threshold(self) -> GateSpec:
+        if not any(getattr(self, name) is not None for name in type(self).model_fields):
+            raise ValueError(
+                "an empty gate passes everything: give at least one threshold, or leave "
+                "the gate out"
+            )
+        return self
+
 
 CLASSIFICATION_GATES = ("accuracy", "class_recall", "log_loss", "brier", "ece")
 REGRESSION_GATES = ("mae", "rmse", "r2")
@@ -389,12 +399,29 @@ def _field_path(prefix: str, loc: tuple[int | str, ...]) -> str:
     return path
 
 
+_PATTERN_WORDS = {
+    DNS_SUBDOMAIN: "a lowercase DNS name: a-z, 0-9, '-' and '.', starting and ending "
+    "with a letter or digit",
+    DNS_LABEL: "a lowercase DNS label: a-z, 0-9 and '-', starting and ending with a letter "
+    "or digit, at most 63 characters",
+    DOTTED_NAME: "a dotted Python name such as sklearn.svm.SVC",
+}
+
+
+def _plain_message(message: str) -> str:
+    """pydantic's words without its internals: no class names, patterns in words."""
+    message = re.sub(r" or instance of \w+", "", message)
+    for pattern, words in _PATTERN_WORDS.items():
+        message = message.replace(f"String should match pattern '{pattern}'", f"must be {words}")
+    return message
+
+
 def problems_of(error: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
     """Turn pydantic's errors into (field path, message) pairs, without duplicates."""
     seen: dict[str, str] = {}
     for item in error.errors(include_url=False):
         where = _field_path(prefix, item["loc"]) or prefix or "manifest"
-        message = item["msg"].removeprefix("Value error, ")
+        message = _plain_message(item["msg"].removeprefix("Value error, "))
         if item["type"] == "extra_forbidden":
             message = "unknown field"
         if where in seen and message not in seen[where]:
@@ -502,5 +529,7 @@ def load_manifest(path: str | Path) -> LOOCVRun:
     runs = [d for d in documents if isinstance(d, dict) and d.get("kind") == KIND]
     if len(runs) != 1:
         found = "no" if not runs else str(len(runs))
-        raise InvalidInput(source, f"expected exactly one LOOCVRun document, found {found}")
+        kinds = sorted({str(d.get("kind")) for d in documents if isinstance(d, dict)} - {KIND})
+        seen = f" (it holds kind {', '.join(kinds)})" if kinds and not runs else ""
+        raise InvalidInput(source, f"expected exactly one LOOCVRun document, found {found}{seen}")
     return parse_run(runs[0], source)

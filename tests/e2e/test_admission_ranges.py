@@ -79,6 +79,7 @@ def base(**spec: Any) -> dict[str, Any]:
         ({"gate": {"missingFolds": {"max": -1}}}, "spec.gate.missingFolds.max"),
         ({"execution": {"foldsPerJob": 100_001}}, "spec.execution.foldsPerJob"),
         ({"execution": {"seed": -1}}, "spec.execution.seed"),
+        ({"gate": {}}, "an empty gate passes everything"),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
 )

@@ -127,6 +127,13 @@ SPEC_CASES: list[tuple[str, dict[str, Any], int, list[str]]] = [
         2,
         ["spec.model.params.n_neighbors", "n_neighbors"],
     ),
+    ("empty-gate", {"gate": {}}, 2, ["spec.gate", "empty gate passes everything"]),
+    (
+        "threshold-not-a-mapping",
+        {"gate": {"accuracy": 0.9}},
+        2,
+        ["spec.gate.accuracy: Input should be a valid dictionary"],
+    ),
     ("accuracy-above-1", {"gate": {"accuracy": {"min": 1.5}}}, 2, ["spec.gate.accuracy.min"]),
     ("recall-below-0", {"gate": {"classRecall": {"min": -0.1}}}, 2, ["spec.gate.classRecall.min"]),
     ("failure-rate-above-1", {"gate": {"failureRate": {"max": 2}}}, 2, ["spec.gate.failureRate"]),
@@ -259,6 +266,14 @@ def test_bad_manifest_is_refused_before_any_fold(
     [
         pytest.param("", ["expected exactly one LOOCVRun document, found no"], id="empty"),
         pytest.param("- a\n- b\n", ["found no"], id="a-list"),
+        pytest.param(
+            "apiVersion: apps/v1\nkind: Deployment\n", ["it holds kind Deployment"], id="kind"
+        ),
+        pytest.param(
+            yaml.safe_dump({**BASE, "metadata": {"name": "Bad_Name"}}),
+            ["metadata.name: must be a lowercase DNS name"],
+            id="bad-name",
+        ),
         pytest.param("kind: LOOCVRun\n\tmetadata: {}\n", ["not valid YAML at line 2"], id="tab"),
         pytest.param(
             yaml.safe_dump(BASE) + "spec:\n  dataset: {builtin: wine}\n",
@@ -327,6 +342,20 @@ def test_every_sample_its_own_class_is_refused(
     code, _, err, _ = run_cli(["run", str(path), "--local", "--out", str(tmp_path)], capsys)
     assert code == 2
     assert "spec.dataset.target" in err and "30 classes for 30 samples" in err
+
+
+def test_the_target_among_the_features_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A leak, not an error: accuracy would be 1.0. Refused, naming the list entry."""
+    uri = write_csv(tmp_path / "d.csv", "x,y", [f"{i * 0.5},{i % 2}" for i in range(20)])
+    path = tmp_path / "run.yaml"
+    path.write_text(
+        yaml.safe_dump(spec(dataset={"uri": uri, "target": "y", "features": ["x", "y"]}))
+    )
+    code, _, err, _ = run_cli(["run", str(path), "--local", "--out", str(tmp_path)], capsys)
+    assert code == 2
+    assert "spec.dataset.features[1]: 'y' is the target" in err
 
 
 def test_absent_group_column_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

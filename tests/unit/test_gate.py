@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from loocv_operator.gate import GateVerdict, evaluate_gate
 from loocv_operator.metrics import Aggregator
@@ -69,9 +70,10 @@ def test_no_gate_passes_unevaluated() -> None:
     assert verdict == GateVerdict(passed=True, failures=[], evaluated=False)
 
 
-def test_empty_gate_passes() -> None:
-    verdict = evaluate_gate(gate(), classification_summary())
-    assert verdict.passed and verdict.evaluated and verdict.failures == []
+def test_an_empty_gate_is_refused() -> None:
+    """It would pass everything while the status said "GatePassed": not a gate."""
+    with pytest.raises(ValidationError, match="an empty gate passes everything"):
+        gate()
 
 
 CASES = [

@@ -600,3 +600,16 @@ def test_malformed_probabilities_are_ignored_not_fatal() -> None:
     summary = strict_json(agg.summary())
     assert summary["metrics"]["accuracy"] == 1.0
     assert summary["metrics"]["logLoss"] is None
+
+
+def test_undefined_per_class_figures_are_none_not_zero() -> None:
+    """A subset that holds out class 2 only: classes 0 and 1 have no recall, and a class
+    never predicted has no precision; the summary says None (the terminal: n/a)."""
+    agg = Aggregator("classification", [0, 1, 2], 3)
+    agg.add(FoldResult(0, [SampleResult(0, "a", 2, 2, None, 0.0)]))
+    agg.add(FoldResult(1, [SampleResult(1, "b", 2, 2, None, 0.0)]))
+    agg.add(FoldResult(2, [SampleResult(2, "c", 2, 1, None, 1.0)]))
+    per_class = agg.summary()["metrics"]["perClass"]
+    assert per_class["0"] == {"precision": None, "recall": None, "f1": None, "support": 0}
+    assert per_class["1"]["precision"] == 0.0 and per_class["1"]["recall"] is None
+    assert per_class["2"]["recall"] == pytest.approx(2 / 3) and per_class["2"]["precision"] == 1.0

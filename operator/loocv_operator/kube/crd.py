@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from .. import spec as manifest
-from ..spec import ExecutionSpec, LOOCVRunSpec
+from ..spec import ExecutionSpec, GateSpec, LOOCVRunSpec
 from .status import LOOCVRunStatus
 
 GROUP = manifest.API_GROUP
@@ -63,6 +63,15 @@ CROSS_FIELD_RULES: dict[str, list[dict[str, str]]] = {
             "rule": "(has(self.indices) ? 1 : 0) + (has(self.labels) ? 1 : 0)"
             " + (has(self.stratifiedSample) ? 1 : 0) == 1",
             "message": "give exactly one of 'indices', 'labels' or 'stratifiedSample'",
+        }
+    ],
+    "GateSpec": [
+        {
+            "rule": " || ".join(
+                f"has(self.{f.alias or name})" for name, f in GateSpec.model_fields.items()
+            ),
+            "message": "an empty gate passes everything: give at least one threshold, or "
+            "leave the gate out",
         }
     ],
     "StrategySpec": [

@@ -191,6 +191,7 @@ INVALID_SPECS = {
     "gate-typo": with_("gate", {"acuracy": {"min": 0.9}}),
     "gate-bound-missing": with_("gate", {"accuracy": {}}),
     "gate-count-negative": with_("gate", {"failedFolds": {"max": -1}}),
+    "gate-empty": with_("gate", {}),
     "accuracy-above-one": with_("gate", {"accuracy": {"min": 1.5}}),
     "recall-below-zero": with_("gate", {"classRecall": {"min": -0.1}}),
     "failure-rate-above-one": with_("gate", {"failureRate": {"max": 2}}),
