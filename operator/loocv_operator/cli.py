@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
+from .client.submit import ClusterError
 from .console import SummaryContext
 from .describe import pipeline_text
 from .errors import (
@@ -54,7 +55,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a LOOCVRun manifest")
     run.add_argument("manifest", help="LOOCVRun YAML file")
-    run.add_argument("--local", action="store_true", help="run here, without a cluster")
+    where = run.add_mutually_exclusive_group()
+    where.add_argument("--local", action="store_true", help="run here, without a cluster")
+    where.add_argument(
+        "--cluster",
+        action="store_true",
+        help="create the LOOCVRun through the current kubeconfig and follow it to its verdict",
+    )
+    run.add_argument("--context", help="--cluster: kubeconfig context (default: current)")
+    run.add_argument("--namespace", "-n", help="--cluster: namespace (default: the manifest's)")
+    run.add_argument("--name", help="--cluster: name of the run (else metadata.name/generateName)")
+    run.add_argument("--detach", action="store_true", help="--cluster: submit, do not follow")
+    run.add_argument(
+        "--timeout", type=float, default=None, help="--cluster: give up following after S seconds"
+    )
+    run.add_argument("--endpoint", help="--cluster: S3 endpoint to read the report from")
     run.add_argument(
         "--out", help=f"store directory (default: spec.storage.uri or ./{DEFAULT_OUT})"
     )
@@ -66,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("manifest")
     validate.add_argument("--no-data", action="store_true", help="do not read the dataset")
     _add_allow(validate)
+
+    status = sub.add_parser("status", help="summary of a LOOCVRun on the cluster")
+    status.add_argument("name")
+    status.add_argument("--namespace", "-n", help="namespace (default: the context's)")
+    status.add_argument("--context", help="kubeconfig context (default: current)")
+    status.add_argument("--endpoint", help="S3 endpoint to read the report from")
 
     report = sub.add_parser("report", help="rebuild the report from stored fold results")
     report.add_argument("run_dir", help="the run's directory (holding plan.json), path or s3://")
@@ -94,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "validate":
             return _validate(args)
+        if args.command == "status":
+            return _status(args)
         return _report(args)
     except ManifestError as exc:
         print(f"invalid manifest {args.manifest}:", file=sys.stderr)
@@ -109,6 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StoreError as exc:
         print(f"store error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except ClusterError as exc:
+        print(f"cluster error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -121,10 +147,12 @@ def _stderr_notice(message: str) -> None:
 def _run(args: argparse.Namespace) -> int:
     from .spec import load_manifest
 
+    if args.cluster:
+        return _run_cluster(args)
     if not args.local:
         print(
-            "loocv run needs --local: on a cluster, `kubectl apply -f` the manifest and the "
-            "operator runs it",
+            "loocv run needs --local (run here) or --cluster (create the LOOCVRun through "
+            "your kubeconfig and wait for its verdict)",
             file=sys.stderr,
         )
         return EXIT_INVALID
@@ -192,6 +220,65 @@ def _run(args: argparse.Namespace) -> int:
             print(f"resumed: {outcome.skipped} folds were already stored", file=sys.stderr)
         context = SummaryContext(run.metadata.name, run.spec, reused=outcome.skipped)
         return _finish(store, plan, context)
+
+
+def _run_cluster(args: argparse.Namespace) -> int:
+    """Submit, follow, print the same summary, exit with the same codes as --local."""
+    from .client.follow import FollowTimeout, follow, stderr_progress
+    from .client.submit import api_client, context_namespace, create, prepare_document
+    from .client.verdict import show
+    from .spec import load_document
+
+    document = load_document(args.manifest)
+    namespace = args.namespace or (document.get("metadata") or {}).get("namespace")
+    namespace = namespace or context_namespace(args.context)
+    body, namespace = prepare_document(document, args.manifest, namespace, args.name)
+    api = api_client(args.context)
+    address = create(api, body, namespace)
+    print(f"created loocvrun/{address.name} in {address.namespace}", file=sys.stderr)
+    if args.detach:
+        print(address.name)
+        return EXIT_OK
+    try:
+        resource = follow(api, address, args.timeout, stderr_progress(not args.no_progress))
+    except KeyboardInterrupt:
+        print(
+            f"\nstopped following; the run goes on. Follow it again with `loocv status "
+            f"{address.name} -n {address.namespace}`, stop it with "
+            f"`{address.kubectl('delete')}`",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    except FollowTimeout as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_ERROR
+    outcome = show(address, resource, args.endpoint, args.out, _warn)
+    if outcome.message:
+        print(f"\n{outcome.message}", file=sys.stderr)
+    return outcome.exit_code
+
+
+def _status(args: argparse.Namespace) -> int:
+    """A running run: its progress and conditions; a finished one: its summary and exit
+    code, as `loocv run --cluster` would have ended."""
+    from .client.follow import get_run, is_over
+    from .client.submit import RunAddress, api_client, context_namespace
+    from .client.verdict import show
+
+    namespace = args.namespace or context_namespace(args.context) or "default"
+    api = api_client(args.context)
+    address = RunAddress(namespace, args.name)
+    resource = get_run(api, address)
+    outcome = show(address, resource, args.endpoint, None, _warn)
+    if not is_over(resource):
+        return EXIT_OK
+    if outcome.message:
+        print(f"\n{outcome.message}", file=sys.stderr)
+    return outcome.exit_code
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
 
 
 def _finish(store: Store, plan: Plan, context: SummaryContext) -> int:

@@ -495,6 +495,12 @@ def _expanded_size(value: Any, limit: int) -> int:
 
 def load_manifest(path: str | Path) -> LOOCVRun:
     """Read one LOOCVRun from a YAML (or JSON) file."""
+    return parse_run(load_document(path), str(path))
+
+
+def load_document(path: str | Path) -> dict[str, Any]:
+    """The one LOOCVRun document of a YAML (or JSON) file, as the mapping it holds (for a
+    client that sends it on as written: ``metadata.generateName`` and all)."""
     source = str(path)
     try:
         size = Path(path).stat().st_size
@@ -532,4 +538,5 @@ def load_manifest(path: str | Path) -> LOOCVRun:
         kinds = sorted({str(d.get("kind")) for d in documents if isinstance(d, dict)} - {KIND})
         seen = f" (it holds kind {', '.join(kinds)})" if kinds and not runs else ""
         raise InvalidInput(source, f"expected exactly one LOOCVRun document, found {found}{seen}")
-    return parse_run(runs[0], source)
+    found_run: dict[str, Any] = runs[0]
+    return found_run
