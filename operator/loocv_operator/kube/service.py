@@ -99,6 +99,7 @@ class RunState:
     preempted_pods: set[str] = field(default_factory=set)
     given_up: set[int] = field(default_factory=set)
     halted: str | None = None
+    halt_reason: str = "TrainerInvalidInput"  # or FoldsFailAlike: the Failed condition's reason
     last_patch: float = float("-inf")
     finished: bool = False
     dataset: Dataset | None = None
@@ -468,6 +469,7 @@ class RunService:
             self._size_after_probe(state, jobs)
         done = self._done_batches(state)
         spec = state.plan.spec
+        alike = None if state.halted else failing_alike(state.results, state.plan.n_folds)
         decision = decide(
             len(state.plan.batches),
             done,
@@ -479,10 +481,12 @@ class RunService:
             ),
             suspended=state.suspend,
             queue_managed=bool(spec.execution.queue_name),
-            halted_by=state.halted or failing_alike(state.results, state.plan.n_folds),
+            halted_by=state.halted or alike,
         )
         if decision.halted and not state.halted:
             state.halted = decision.halted
+            if decision.halted == alike:
+                state.halt_reason = "FoldsFailAlike"
             self._event(ref, "Warning", "Halted", decision.halted)
         for give_up in decision.give_up:
             self._give_up(state, give_up)
@@ -782,6 +786,7 @@ class RunService:
             finished=True,
             verdict=verdict,
             halted=state.halted,
+            halt_reason=state.halt_reason,
             batching=state.plan.batching.to_json(),
         )
         new = build_status(state.status, view, self.now())

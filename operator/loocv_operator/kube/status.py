@@ -158,6 +158,7 @@ class RunView:
     finished: bool = False
     verdict: GateVerdict | None = None
     halted: str | None = None  # why no more Jobs are created (trainer reported bad input)
+    halt_reason: str = "TrainerInvalidInput"  # or FoldsFailAlike (the operator stopped it)
     waiting: str | None = None  # why pods are not running (image pull, missing Secret)
     unschedulable: str | None = None  # the scheduler's word on a pod no node can take
     batching: Mapping[str, Any] | None = None  # Batching.to_json() of the plan
@@ -270,7 +271,7 @@ def build_status(
         if phase == "Succeeded":
             put(cond.COMPLETE, "True", "AllFoldsDone", f"{view.folds.total} folds done")
         else:
-            reason = "TrainerInvalidInput" if view.halted else "NoFoldSucceeded"
+            reason = view.halt_reason if view.halted else "NoFoldSucceeded"
             put(cond.FAILED, "True", reason, view.halted or _failure_message(view))
         missing = missing_text(view.summary or {})
         if missing:

@@ -152,3 +152,52 @@ def test_the_trainers_invalid_input_exit_code_is_not_retried_and_fails_the_run(
     assert len(names) == 1  # FailJob at once; batch 1 never started, nothing resubmitted
     # no fold was computed: all ten are missing, recorded with the trainer's reason
     assert run["status"]["folds"]["failed"] == 0 and run["status"]["folds"]["missing"] == 10
+
+
+def test_folds_failing_alike_stop_the_run_after_the_first_job(
+    api: k8s.ApiClient,
+    cluster: Cluster,
+    operator: Callable[..., OperatorProcess],
+    controller: JobController,
+    namespace: str,
+) -> None:
+    """A setting only a fit reveals (the operator never fits): the first Job's folds all fail
+    with one error, so no more Jobs are created and the run fails with that error once."""
+    process = operator()
+    spec = {
+        "dataset": {"builtin": "iris"},
+        "model": {
+            "estimator": "sklearn.linear_model.LogisticRegression",
+            "params": {"penalty": "l1", "solver": "lbfgs"},
+        },
+        "execution": {"foldsPerJob": 10, "maxConcurrentJobs": 1, "retries": 0},
+    }
+    create_run(api, manifest("alike", namespace, spec))
+    run = wait_condition(api, namespace, "alike", "Failed", process)
+    failed = condition(run, "Failed")
+    assert failed is not None and failed["reason"] == "FoldsFailAlike"
+    assert "the first 10 folds all failed with the same error" in failed["message"]
+    assert "penalt" in failed["message"]
+    names = [e.name for e in job_creations(cluster.log, namespace) if e.status == 201]
+    assert len(names) == 1  # one Job, not fifteen
+    folds = run["status"]["folds"]
+    assert (folds["done"], folds["failed"], folds["missing"]) == (10, 10, 140)
+
+
+def test_a_continuous_target_for_a_classifier_is_marked_invalid(
+    api: k8s.ApiClient,
+    cluster: Cluster,
+    operator: Callable[..., OperatorProcess],
+    namespace: str,
+) -> None:
+    process = operator()
+    spec = {
+        "dataset": {"builtin": "diabetes"},
+        "model": {"estimator": "sklearn.linear_model.LogisticRegression"},
+    }
+    create_run(api, manifest("continuous", namespace, spec))
+    run = wait_condition(api, namespace, "continuous", "Invalid", process)
+    invalid = condition(run, "Invalid")
+    assert invalid is not None and "spec.dataset" in invalid["message"]
+    assert "looks continuous" in invalid["message"]
+    assert not [e for e in job_creations(cluster.log, namespace) if e.status == 201]
