@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 EXAMPLE ?= examples/breast-cancer-logreg.yaml
 
-.PHONY: install run test unit integration chart e2e bench lint crd demo clean
+.PHONY: install run test unit integration chart e2e bench lint crd demo clean images images-test node-deps
 
 install: $(STAMP)  ## virtualenv with the package (editable) and the test tools
 
@@ -28,6 +28,21 @@ unit: install
 
 integration: install
 	$(BIN)/python -m pytest tests/integration
+
+# The images without a Docker engine (podman + runc, FROM a base mmdebstrap makes from Debian
+# packages; podman's storage under ~/.cache/loocv-operator/images). node-deps: the Debian
+# packages that needs and the real e2e node runs on (root; apt-get update once).
+NODE_PACKAGES := podman buildah containerd runc mmdebstrap skopeo umoci \
+  containernetworking-plugins iptables conntrack gcc libc6-dev uidmap
+node-deps:  ## Debian packages for `make images` and the real e2e node
+	@dpkg -s $(NODE_PACKAGES) >/dev/null 2>&1 || { apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(NODE_PACKAGES); }
+
+images: node-deps  ## trainer + operator (+ pause) images, ~5 min cold, tagged ghcr.io/loocv-dev/*:<version>
+	tests/e2e/images/build.sh
+
+images-test: install images  ## inside each image: pinned versions, `loocv --version`, a real batch
+	tests/e2e/images/run-isolated.sh $(BIN)/python -m pytest tests/e2e/test_images.py -m images -p no:cacheprovider
 
 e2e: install  ## tier 3: a real control plane (binaries built once into ~/.cache, ~9 min cold)
 	$(BIN)/python -m pytest tests/e2e -m e2e -x
