@@ -28,7 +28,7 @@ from .controlplane import ControlPlane, start_control_plane
 from .kubelet_shim import KubeletShim
 from .nodes import DEFAULT_NODES, GPU_LABEL, GPU_RESOURCE, FakeNodes, NodeSpec
 from .processes import wait_until
-from .realnode import RealNode, in_private_namespace, start_real_node
+from .realnode import RealNode, in_private_namespace, preempt, start_real_node
 
 PAUSE_IMAGE = "localhost/loocv-pause:1.0"  # tests/e2e/images/env.sh
 
@@ -44,6 +44,7 @@ __all__ = [
     "NodeSpec",
     "RealNode",
     "ensure_binaries",
+    "in_private_namespace",
     "start_cluster",
     "wait_until",
 ]
@@ -91,6 +92,9 @@ class Cluster:
 
     def preempt(self, namespace: str, pod_name: str, **kwargs: Any) -> None:
         """Inject a preemption (DisruptionTarget + Failed) into a running pod."""
+        if self.real_node is not None:
+            preempt(self.api_client, namespace, pod_name)
+            return
         self.shim.preempt(namespace, pod_name, **kwargs)
 
     def create_namespace(self, name: str, timeout: float = 60.0) -> str:

@@ -334,3 +334,30 @@ def _advertise_gpus(core: k8s.CoreV1Api) -> None:
         30,
         what="nvidia.com/gpu allocatable",
     )
+
+
+def preempt(api_client: k8s.ApiClient, namespace: str, pod: str) -> None:
+    """What the scheduler does to a preemption victim: DisruptionTarget=True, then delete.
+    The real kubelet stops the container (SIGTERM) and reports the pod Failed."""
+    core = k8s.CoreV1Api(api_client)
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    condition = {
+        "type": "DisruptionTarget",
+        "status": "True",
+        "reason": "PreemptionByScheduler",
+        "message": "Preempted in order to admit critical pod (loocv e2e)",
+        "lastTransitionTime": now,
+    }
+    core.patch_namespaced_pod_status(pod, namespace, {"status": {"conditions": [condition]}})
+    core.delete_namespaced_pod(pod, namespace)
+
+
+def container_pid(container_id: str) -> int:
+    """The host pid (this namespace's) of a running container, from containerd's task list:
+    a signal sent from here is not the container's init ignoring its own namespace's kill."""
+    cid = container_id.removeprefix("containerd://")
+    for line in _ctr("tasks", "ls").splitlines()[1:]:
+        parts = line.split()
+        if parts and parts[0] == cid:
+            return int(parts[1])
+    raise LookupError(f"no running task for container {cid}")
