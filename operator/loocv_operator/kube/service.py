@@ -142,6 +142,11 @@ class RunService:
             allowlist_extra=settings.allowlist_extra,
             s3_endpoint=settings.s3_endpoint,
             storage_secret=settings.storage_secret,
+            default_requests=(
+                ("cpu", settings.trainer_cpu_request),
+                ("memory", settings.trainer_memory_request),
+            ),
+            default_limits=(("memory", settings.trainer_memory_limit),),
         )
         self._runs: dict[str, RunState] = {}
         self._runs_lock = threading.Lock()

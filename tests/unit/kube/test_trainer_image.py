@@ -35,7 +35,7 @@ def test_a_base_from_a_build_arg_with_a_public_slim_default() -> None:
     bases = {value.split()[0] for kind, value in instructions() if kind == "FROM"}
     assert bases == {"${BASE_IMAGE}"}
     args = [value for kind, value in instructions() if kind == "ARG"]
-    assert any(re.fullmatch(r"BASE_IMAGE=python:3\.\d+-slim-\w+", a) for a in args)
+    assert any(re.fullmatch(r"BASE_IMAGE=python:3\.\d+\.\d+-slim-\w+", a) for a in args)
     env = " ".join(value for kind, value in instructions() if kind == "ENV")
     for variable in ("HOME=/tmp", "TMPDIR=/tmp", "MPLCONFIGDIR=/tmp/"):
         assert variable in env
