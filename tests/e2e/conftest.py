@@ -39,7 +39,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "e2e: end-to-end test against a real local control plane (slow)"
     )
     config.addinivalue_line("markers", "images: checks inside the built images (make images-test)")
-    config.addinivalue_line("markers", "realnode: on the real node (containerd + kubelet), our images")
+    config.addinivalue_line("markers", "realnode: a real node (kubelet, containerd), our images")
     config.stash[_FAILED_KEY] = False
     # A CI time-out sends SIGTERM, which would skip fixture teardown and atexit; turn it
     # into KeyboardInterrupt so the cluster is stopped by pid (pdeathsig is the backstop).

@@ -105,12 +105,13 @@ def _helm() -> Path:
 
 
 class HelmOperator:
-    """The operator as the chart's Deployment, from the operator image, watching one
+    """The operator as the chart's Deployment, from the operator image, in a release namespace
+    of its own (the test's namespace holds only the run's pods), watching the test's
     namespace; ``kill()`` SIGKILLs its container from outside (a crash: kubelet restarts it)."""
 
-    def __init__(self, cluster: Cluster, namespace: str, bucket: str, endpoint: str) -> None:
+    def __init__(self, cluster: Cluster, watched: str, bucket: str, endpoint: str) -> None:
         self.cluster = cluster
-        self.namespace = namespace
+        self.namespace = cluster.create_namespace(f"{watched[:50]}-op")
         self.name = f"op-{uuid.uuid4().hex[:5]}"
         self.core = k8s.CoreV1Api(cluster.api_client)
         home = cluster.control_plane.workdir / "helm" / self.name
@@ -126,7 +127,7 @@ class HelmOperator:
         self.values.write_text(
             json.dumps(
                 {
-                    "watchNamespaces": [namespace],
+                    "watchNamespaces": [watched],
                     "storage": {
                         "uri": f"s3://{bucket}/results/",
                         "endpoint": endpoint,
@@ -185,6 +186,7 @@ class HelmOperator:
 
     def stop(self) -> None:
         self.helm("uninstall", self.name, "-n", self.namespace, "--wait")
+        self.core.delete_namespace(self.namespace)
 
     def output(self) -> str:
         pod = self.pod()["metadata"]["name"]
@@ -196,10 +198,11 @@ class HelmOperator:
 def operator(
     control_plane: Cluster, crd: None, namespace: str, bucket: str, s3: S3Server
 ) -> Iterator[HelmOperator]:
-    k8s.CoreV1Api(control_plane.api_client).create_namespaced_secret(
-        namespace, {"metadata": {"name": "s3-creds"}, "stringData": CREDENTIALS}
-    )
     handle = HelmOperator(control_plane, namespace, bucket, s3.endpoint)
+    for where in (namespace, handle.namespace):  # trainer pods', and the operator's own
+        k8s.CoreV1Api(control_plane.api_client).create_namespaced_secret(
+            where, {"metadata": {"name": "s3-creds"}, "stringData": CREDENTIALS}
+        )
     handle.start()
     spec = handle.pod()["spec"]["containers"][0]
     assert spec["image"] == OPERATOR_IMAGE

@@ -11,9 +11,30 @@
 # machine-wide sysctls kubelet insists on setting.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# SIGTERM/SIGINT (a CI time-out, ^C) reach the command: unshare ignores them while it waits,
+# and the namespace's init (this script, inside) only gets the signals it traps.
+run_forwarding() {  # run_forwarding <command...>: run it, pass TERM/INT on to it, its status
+    "$@" &
+    local child=$! rc=0
+    trap 'kill -TERM "$child" 2>/dev/null' TERM
+    trap 'kill -INT "$child" 2>/dev/null' INT
+    while :; do
+        wait "$child" && rc=0 || rc=$?
+        kill -0 "$child" 2>/dev/null || return "$rc"
+    done
+}
 if [[ "${LOOCV_E2E_ISOLATED:-}" != 1 ]]; then
-    exec unshare --net --mount --pid --fork --kill-child --mount-proc --propagation private \
-        -- env LOOCV_E2E_ISOLATED=1 "$here/isolated.sh" "$@"
+    unshare --net --mount --pid --fork --kill-child --mount-proc --propagation private \
+        -- env LOOCV_E2E_ISOLATED=1 "$here/isolated.sh" "$@" &
+    ns=$!
+    # The namespace's init is unshare's child; signal it, it forwards to the command.
+    forward() { for pid in $(cat "/proc/$ns/task/$ns/children" 2>/dev/null); do kill "-$1" "$pid"; done; }
+    trap 'forward TERM' TERM
+    trap 'forward INT' INT
+    while :; do
+        wait "$ns" && rc=0 || rc=$?
+        kill -0 "$ns" 2>/dev/null || exit "$rc"
+    done
 fi
 
 export LOOCV_E2E_NODE_IP="${LOOCV_E2E_NODE_IP:-198.51.100.10}"
@@ -45,4 +66,4 @@ bind_sysctl kernel.panic 10
 bind_sysctl kernel.panic_on_oops 1
 bind_sysctl kernel.keys.root_maxkeys 1000000
 bind_sysctl kernel.keys.root_maxbytes 25000000
-"$@"
+run_forwarding "$@"
