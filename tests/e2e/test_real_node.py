@@ -279,3 +279,61 @@ def test_sigterm_stops_a_trainer_within_seconds_and_keeps_its_folds(
     )
     stored = [int(m) for m in re.findall(r"(\d+) already stored", logs)]
     assert stored and max(stored) > 0, logs
+
+
+def _pod_from_a_trainer_job(
+    cluster: Cluster, namespace: str, name: str, **container: Any
+) -> dict[str, Any]:
+    """A bare pod from the template of a Job the operator built (same image, security
+    context, volumes, termination-message policy), with ``container`` fields replaced."""
+    jobs = k8s.BatchV1Api(cluster.api_client).list_namespaced_job(namespace).items
+    template = cluster.api_client.sanitize_for_serialization(jobs[0].spec.template)
+    template["spec"]["containers"][0].update(container)
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": template["spec"]}
+    k8s.CoreV1Api(cluster.api_client).create_namespaced_pod(namespace, pod)
+
+    def finished() -> bool:
+        phase = k8s.CoreV1Api(cluster.api_client).read_namespaced_pod(name, namespace).status.phase
+        return phase in ("Succeeded", "Failed")
+
+    cluster.wait_for(finished, 120, what=f"pod {name} finished")
+    done: dict[str, Any] = cluster.api_client.sanitize_for_serialization(
+        k8s.CoreV1Api(cluster.api_client).read_namespaced_pod(name, namespace)
+    )
+    return done
+
+
+def test_defaults_resources_termination_message_and_a_real_oom_kill(
+    control_plane: Cluster, operator: HelmOperator, namespace: str
+) -> None:
+    """A run naming no resources: its trainer pods get the chart's default requests and
+    memory limit (Burstable, never BestEffort). A trainer that fails leaves its last word in
+    the pod's termination message, and `kubectl logs` shows it. Over its memory limit, a
+    container is OOM-killed by the kernel and the kubelet says so (reason OOMKilled)."""
+    apply(control_plane, namespace, manifest("plain"))
+    wait_condition(control_plane, namespace, "plain", "Complete", timeout=300)
+    (pod,) = pods_of(control_plane, namespace)[:1]
+    assert pod.status.qos_class == "Burstable"
+    resources = pod.spec.containers[0].resources
+    assert resources.requests == {"cpu": "500m", "memory": "512Mi"}
+    assert resources.limits == {"memory": "2Gi"}
+
+    failed = _pod_from_a_trainer_job(
+        control_plane, namespace, "bad-batch", args=[*pod.spec.containers[0].args[:3], "999"]
+    )
+    state = failed["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert state["exitCode"] == 2, state
+    assert "batch 999 does not exist" in state["message"], state
+    logs = control_plane.run_kubectl("logs", "-n", namespace, "bad-batch").stdout
+    assert "invalid input" in logs and "batch 999 does not exist" in logs, logs
+
+    hog = _pod_from_a_trainer_job(
+        control_plane,
+        namespace,
+        "memory-hog",
+        command=["python3", "-c", "blocks = [bytearray(2**20) for _ in range(400)]"],
+        args=[],
+        resources={"limits": {"memory": "64Mi"}, "requests": {"memory": "64Mi"}},
+    )
+    state = hog["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert (state["reason"], state["exitCode"]) == ("OOMKilled", 137), state

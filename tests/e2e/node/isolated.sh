@@ -27,6 +27,15 @@ if [[ "${LOOCV_E2E_ISOLATED:-}" != 1 ]]; then
     unshare --net --mount --pid --fork --kill-child --mount-proc --propagation private \
         -- env LOOCV_E2E_ISOLATED=1 "$here/isolated.sh" "$@" &
     ns=$!
+    # LOOCV_E2E_PIDFILE: where to write the namespace's init pid, for
+    # `nsenter --net=/proc/<pid>/ns/net kubectl ...` from another terminal (make demo).
+    if [[ -n "${LOOCV_E2E_PIDFILE:-}" ]]; then
+        for _ in $(seq 50); do
+            init="$(cat "/proc/$ns/task/$ns/children" 2>/dev/null || true)"
+            [[ -n "$init" ]] && { echo "${init%% *}" > "$LOOCV_E2E_PIDFILE"; break; }
+            sleep 0.1
+        done
+    fi
     # The namespace's init is unshare's child; signal it, it forwards to the command.
     forward() { for pid in $(cat "/proc/$ns/task/$ns/children" 2>/dev/null); do kill "-$1" "$pid"; done; }
     trap 'forward TERM' TERM
