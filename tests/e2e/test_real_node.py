@@ -337,3 +337,41 @@ def test_defaults_resources_termination_message_and_a_real_oom_kill(
     )
     state = hog["status"]["containerStatuses"][0]["state"]["terminated"]
     assert (state["reason"], state["exitCode"]) == ("OOMKilled", 137), state
+
+
+def _events(cluster: Cluster, namespace: str, run: str) -> list[Any]:
+    items: list[Any] = (
+        k8s.CoreV1Api(cluster.api_client)
+        .list_namespaced_event(namespace, field_selector=f"involvedObject.name={run}")
+        .items
+    )
+    return items
+
+
+def test_an_oom_killed_trainer_is_recognised_in_the_runs_events(
+    control_plane: Cluster, operator: HelmOperator, namespace: str
+) -> None:
+    """A batch whose pod exceeds its memory limit: the kernel kills it, the kubelet reports
+    OOMKilled, and the operator says so in a Warning Event on the run, with the limit.
+    (Remediation — splitting the batch or raising memory — is not built yet.)"""
+    apply(
+        control_plane,
+        namespace,
+        manifest(
+            "hungry",
+            execution={
+                "foldsPerJob": 150,
+                "retries": 0,
+                "resources": {"limits": {"memory": "48Mi"}},
+            },
+        ),
+    )
+
+    def oom_event() -> bool:
+        return any(e.reason == "OOMKilled" for e in _events(control_plane, namespace, "hungry"))
+
+    control_plane.wait_for(oom_event, 180, what="an OOMKilled Event on the run")
+    (event,) = [e for e in _events(control_plane, namespace, "hungry") if e.reason == "OOMKilled"][
+        :1
+    ]
+    assert event.type == "Warning" and "memory limit of 48Mi" in event.message, event.message

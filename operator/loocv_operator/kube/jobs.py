@@ -391,6 +391,9 @@ class ObservedPod:
     disrupted: bool  # failed with the DisruptionTarget condition (preempted, evicted)
     waiting: str | None  # why its container cannot start, e.g. CreateContainerConfigError
     unschedulable: str | None = None  # the scheduler's reason, while no node can take it
+    # The trainer container's end when it failed: kubelet's reason (OOMKilled, Error), exit
+    # code, and termination message (the trainer's last word, or its log tail).
+    terminated: tuple[str, int, str] | None = None
 
 
 def observe_pod(pod: Mapping[str, Any]) -> ObservedPod | None:
@@ -419,10 +422,20 @@ def observe_pod(pod: Mapping[str, Any]) -> ObservedPod | None:
         ),
         None,
     )
+    terminated = None
+    for container in status.get("containerStatuses") or []:
+        end = (container.get("state") or {}).get("terminated") or {}
+        if end and _int(end.get("exitCode")) != 0:
+            terminated = (
+                str(end.get("reason") or "Error"),
+                _int(end.get("exitCode")),
+                str(end.get("message") or "").strip(),
+            )
     return ObservedPod(
         name=str(meta.get("name", "")),
         batch=_int(labels.get(LABEL_BATCH), -1),
         disrupted=disrupted,
         waiting=waiting,
         unschedulable=unschedulable,
+        terminated=terminated,
     )

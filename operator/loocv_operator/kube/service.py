@@ -51,6 +51,7 @@ from .jobs import (
     selector,
 )
 from .kubeapi import KubeGateway, RunGone
+from .oom import pod_failure_events
 from .reconcile import Decision, GiveUp, Limits, decide, latest_attempts
 from .settings import Settings
 from .status import (
@@ -97,6 +98,7 @@ class RunState:
     summary: dict[str, Any] | None = None
     summary_stale: bool = True
     preempted_pods: set[str] = field(default_factory=set)
+    failed_pods: set[str] = field(default_factory=set)  # failures already told in an Event
     given_up: set[int] = field(default_factory=set)
     halted: str | None = None
     last_patch: float = float("-inf")
@@ -491,6 +493,12 @@ class RunService:
         if not full:
             return
         self._count_preemptions(state, pods)
+        pod_failure_events(
+            pods,
+            state.failed_pods,
+            self._memory_limit(state),
+            lambda type_, reason, message: self._event(ref, type_, reason, message),
+        )
         if len(state.results) >= state.plan.n_folds:
             self._finish(state, jobs, decision)
         else:
@@ -666,6 +674,16 @@ class RunService:
             ]
 
         return samples
+
+    def _memory_limit(self, state: RunState) -> str | None:
+        """The memory limit the run's trainer pods get (the manifest's, else the default)."""
+        resources = state.plan.spec.execution.resources
+        named = {**(resources.requests or {}), **(resources.limits or {})}
+        if "memory" in (resources.limits or {}):
+            return str((resources.limits or {})["memory"])
+        if "memory" in named:
+            return None
+        return self.settings.trainer_memory_limit or None
 
     def _count_preemptions(self, state: RunState, pods: list[ObservedPod]) -> None:
         for pod in pods:
