@@ -375,3 +375,37 @@ def test_an_oom_killed_trainer_is_recognised_in_the_runs_events(
         :1
     ]
     assert event.type == "Warning" and "memory limit of 48Mi" in event.message, event.message
+
+
+def test_a_trainers_error_reaches_the_run_through_its_termination_message(
+    control_plane: Cluster, operator: HelmOperator, namespace: str
+) -> None:
+    """The salt Secret holds an empty salt: every trainer exits 2 with "invalid input: …",
+    which the kubelet keeps as the pod's termination message; the operator quotes it in a
+    TrainerFailed Event on the run, and `kubectl logs` of the trainer pod shows it."""
+    k8s.CoreV1Api(control_plane.api_client).create_namespaced_secret(
+        namespace, {"metadata": {"name": "salt"}, "stringData": {"salt": ""}}
+    )
+    apply(
+        control_plane,
+        namespace,
+        manifest(
+            "unsalted",
+            execution={"foldsPerJob": 150, "retries": 0},
+            privacy={"hashSampleIds": True, "saltSecretRef": {"name": "salt"}},
+        ),
+    )
+
+    def told() -> list[Any]:
+        return [
+            e for e in _events(control_plane, namespace, "unsalted") if e.reason == "TrainerFailed"
+        ]
+
+    control_plane.wait_for(lambda: bool(told()), 180, what="a TrainerFailed Event on the run")
+    message = told()[0].message
+    assert "exited 2" in message and "needs a salt" in message, message
+    (pod,) = [p for p in pods_of(control_plane, namespace) if p.status.phase == "Failed"][:1]
+    end = pod.status.container_statuses[0].state.terminated
+    assert end.exit_code == 2 and "needs a salt" in end.message
+    logs = control_plane.run_kubectl("logs", "-n", namespace, pod.metadata.name).stdout
+    assert "invalid input" in logs and "needs a salt" in logs, logs
