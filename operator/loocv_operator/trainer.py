@@ -19,7 +19,9 @@ import copy
 import logging
 import math
 import os
+import signal
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -45,6 +47,10 @@ from .warmstart import WARM_PATH
 from .writer import FoldWriter, writes_in_flight
 
 log = logging.getLogger("loocv.trainer")
+# Set by SIGTERM/SIGINT in `loocv train` (a deleted, evicted or suspended pod): the batch stops
+# after the fold in flight, every computed fold is written, and the process exits 143.
+STOP = threading.Event()
+EXIT_TERMINATED = 128 + signal.SIGTERM
 THREADS_ENV = "LOOCV_THREADS"
 MAX_ERROR_CHARS = 2000
 MAX_WARNINGS = 3
@@ -360,6 +366,8 @@ def run_folds(
         outcome, rest = fast_pass(runner, indices, store, check_store, writer)
         computed = outcome.computed
         for index in rest:
+            if STOP.is_set():
+                break
             result = runner.run(plan.folds[index])
             writer.put(plan.location.fold(index), result.to_json())
             computed += 1
@@ -433,6 +441,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     limit_math_threads()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: STOP.set())
     try:
         plan, store = open_plan(args.plan, args.endpoint)
         runner = runner_for(plan, allowlist_from_env(args.allow))
@@ -440,10 +450,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         outcome = run_batch(runner, args.batch, store)
     except InvalidInput as exc:
         print(f"invalid input: {exc}", file=sys.stderr)
+        _termination_message(f"invalid input: {exc}")
         return EXIT_INVALID
     except StoreError as exc:
         print(f"store error (retryable): {exc}", file=sys.stderr)
+        _termination_message(f"store error (retryable): {exc}")
         return EXIT_ERROR
+    if STOP.is_set():
+        message = (
+            f"stopped by a signal: batch {args.batch} wrote {outcome.computed} folds "
+            f"({outcome.skipped} were already stored); a retry resumes from there"
+        )
+        print(message, file=sys.stderr)
+        _termination_message(message)
+        return EXIT_TERMINATED
     log.info(
         "batch %d done in %.2fs: %d computed, %d already stored, %d failed",
         args.batch,
@@ -453,6 +473,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         outcome.failed,
     )
     return EXIT_OK
+
+
+TERMINATION_LOG = "/dev/termination-log"
+
+
+def _termination_message(message: str) -> None:
+    """Where the kubelet reads the container's last word (its pod's termination message);
+    absent outside a pod."""
+    if os.path.exists(TERMINATION_LOG):
+        try:
+            with open(TERMINATION_LOG, "w") as handle:
+                handle.write(message[-4000:])
+        except OSError:
+            pass
 
 
 if __name__ == "__main__":

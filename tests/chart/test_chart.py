@@ -335,11 +335,11 @@ def test_crds_render_with_the_chart(render: Callable[..., Manifests]) -> None:
 
 def test_dockerfile_is_pinned_and_non_root() -> None:
     text = (ROOT / "operator" / "Dockerfile").read_text()
-    base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.M)
+    base = re.search(r"^ARG BASE_IMAGE=(\S+)$", text, re.M)
     assert base is not None
     assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-[a-z]+", base.group(1)), base.group(1)
     froms = re.findall(r"^FROM (\S+)", text, re.M)
-    assert froms and all(f.startswith("${PYTHON_IMAGE}") for f in froms)
+    assert froms and all(f.startswith("${BASE_IMAGE}") for f in froms)
     (user,) = re.findall(r"^USER (\S+)$", text, re.M)
     uid, _, gid = user.partition(":")
     assert uid.isdigit() and int(uid) > 0 and gid.isdigit() and int(gid) > 0

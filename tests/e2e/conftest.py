@@ -22,7 +22,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cluster import Cluster, ensure_binaries, start_cluster
+from cluster import Cluster, ensure_binaries, in_private_namespace, start_cluster
 
 from tests.chart.helmbin import ensure_helm
 
@@ -38,6 +38,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "e2e: end-to-end test against a real local control plane (slow)"
     )
+    config.addinivalue_line("markers", "images: checks inside the built images (make images-test)")
+    config.addinivalue_line("markers", "realnode: a real node (kubelet, containerd), our images")
     config.stash[_FAILED_KEY] = False
     # A CI time-out sends SIGTERM, which would skip fixture teardown and atexit; turn it
     # into KeyboardInterrupt so the cluster is stopped by pid (pdeathsig is the backstop).
@@ -49,7 +51,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Build missing binaries before any test runs, outside pytest-timeout's per-test limit."""
     if session.config.option.collectonly:
         return
-    if any("control_plane" in getattr(item, "fixturenames", ()) for item in session.items):
+    if any(
+        {"control_plane", "real_cluster"} & set(getattr(item, "fixturenames", ()))
+        for item in session.items
+    ):
         try:
             ensure_binaries()
         except Exception as exc:
@@ -66,9 +71,11 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    if report.failed and "control_plane" in getattr(item, "fixturenames", ()):
+    names = getattr(item, "fixturenames", ())
+    if report.failed and ("control_plane" in names or "real_cluster" in names):
         item.config.stash[_FAILED_KEY] = True
-        cluster = item.funcargs.get("control_plane") if hasattr(item, "funcargs") else None
+        funcargs = getattr(item, "funcargs", {})
+        cluster = funcargs.get("control_plane") or funcargs.get("real_cluster")
         if isinstance(cluster, Cluster):
             report.sections.append(("e2e control plane logs", cluster.diagnostics()))
     return report
@@ -104,6 +111,31 @@ def control_plane(request: pytest.FixtureRequest) -> Iterator[Cluster]:
                 f"[e2e] kept logs/certs in {cluster.control_plane.workdir}", file=stream, flush=True
             )
         else:
+            cluster.cleanup()
+
+
+@pytest.fixture(scope="session")
+def real_cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    """A control plane and one real node (containerd, kubelet, kube-proxy) running our images;
+    only inside tests/e2e/node/isolated.sh (`make e2e` runs pytest there), else skipped."""
+    if not in_private_namespace():
+        pytest.skip("the real node runs only inside tests/e2e/node/isolated.sh (make e2e)")
+    cluster = start_cluster(node_specs=(), real_node=True)
+    assert cluster.real_node is not None
+    stream = sys.__stderr__ or sys.stderr
+    print(
+        f"\n[e2e] real node up: control plane + node in {cluster.startup_seconds:.1f}s "
+        f"(node {cluster.real_node.startup_seconds:.1f}s, image import "
+        f"{cluster.real_node.import_seconds:.1f}s); workdir {cluster.control_plane.workdir}",
+        file=stream,
+        flush=True,
+    )
+    try:
+        yield cluster
+    finally:
+        failed = request.config.stash.get(_FAILED_KEY, False)
+        cluster.stop()
+        if not failed and os.environ.get("LOOCV_E2E_KEEP") != "1":
             cluster.cleanup()
 
 

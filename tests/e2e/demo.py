@@ -1,20 +1,22 @@
-"""``make demo``: the closest a newcomer gets to a cluster without one.
+"""``make demo``: a real, private Kubernetes node on this machine, running our images.
 
-Starts the local control plane (real kube-apiserver, controller-manager, scheduler and etcd,
-fake nodes, pods run as local processes), an S3 server on loopback and the operator; applies
-an example with the real kubectl and shows ``kubectl get loocvruns -w`` until it is Complete.
-Everything started here is stopped on exit, Ctrl-C included. ``--keep`` leaves it all
-running until Ctrl-C, with the KUBECONFIG to use from another terminal.
+Starts, inside the private namespace of ``tests/e2e/node/isolated.sh`` (`make demo` runs it
+there): the control plane (real kube-apiserver, controller-manager, scheduler and etcd), a
+real node (containerd + runc + kubelet + kube-proxy) with the images `make images` built, an
+S3 server, and the operator as a pod of our Helm chart; applies an example with the real
+kubectl and shows ``kubectl get loocvruns -w`` until it is Complete, then prints the kubectl
+commands to run from another terminal. Everything stops on exit, Ctrl-C included. ``--keep``
+leaves it running until Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,12 +26,14 @@ from kubernetes import client as k8s
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from cluster import ensure_binaries, start_cluster
+from cluster import ensure_binaries, in_private_namespace, start_cluster
 
+from tests.chart.helmbin import ensure_helm
 from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "demo"
+RELEASE_NS = "loocv-system"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo-secret"}
 
 
@@ -45,24 +49,47 @@ def complete(api: k8s.CustomObjectsApi, name: str) -> bool:
     )
 
 
+def user_commands(kubectl: Path, kubeconfig: Path, name: str) -> str:
+    """What to type in another terminal: the cluster listens only inside the namespace."""
+    pidfile = os.environ.get("LOOCV_E2E_PIDFILE", "")
+    pid = Path(pidfile).read_text().strip() if pidfile and Path(pidfile).is_file() else "<pid>"
+    k = f"nsenter --net=/proc/{pid}/ns/net -- {kubectl} --kubeconfig={kubeconfig}"
+    return "\n".join(
+        f"  {k} {args}"
+        for args in (
+            "get nodes -o wide",
+            f"get loocvruns -n {NAMESPACE}",
+            f"describe loocvrun {name} -n {NAMESPACE}",
+            f"get jobs,pods -n {NAMESPACE} -o wide",
+            f"logs -n {NAMESPACE} -l app.kubernetes.io/managed-by=loocv-operator --tail=5",
+            f"logs -n {RELEASE_NS} -l app.kubernetes.io/instance=loocv --tail=20",
+            f"get events -n {NAMESPACE} --sort-by=.lastTimestamp",
+        )
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("manifest", nargs="?", default=str(REPO / "examples/wine-knn.yaml"))
     parser.add_argument("--keep", action="store_true", help="keep everything up until Ctrl-C")
     args = parser.parse_args()
+    if not in_private_namespace():
+        print("run through `make demo` (tests/e2e/node/isolated.sh)", file=sys.stderr)
+        return 2
     name = __import__("yaml").safe_load(Path(args.manifest).read_text())["metadata"]["name"]
 
-    say("building (first time only) and starting the control plane")
+    say("building (first time only) and starting the control plane and a real node")
     ensure_binaries()
-    cluster = start_cluster()
+    helm = ensure_helm()
+    cluster = start_cluster(node_specs=(), real_node=True)
+    assert cluster.real_node is not None
+    print(f"up in {cluster.startup_seconds:.1f}s: {cluster.run_kubectl('get', 'nodes').stdout}")
     from moto.server import ThreadedMotoServer
 
     port = free_port()
-    s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    s3 = ThreadedMotoServer(ip_address="0.0.0.0", port=port, verbose=False)
     s3.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    operator: subprocess.Popen[bytes] | None = None
-    log = Path(tempfile.mkdtemp(prefix="loocv-demo-")) / "operator.log"
+    endpoint = f"http://{cluster.real_node.ip}:{port}"  # pods reach it through the bridge
     try:
         boto3.client(
             "s3",
@@ -70,55 +97,48 @@ def main() -> int:
             region_name="us-east-1",
             **{k.lower(): v for k, v in CREDENTIALS.items()},
         ).create_bucket(Bucket="loocv")
-        cluster.create_namespace(NAMESPACE)
-        k8s.CoreV1Api(cluster.api_client).create_namespaced_secret(
-            NAMESPACE, {"metadata": {"name": "s3-creds"}, "stringData": CREDENTIALS}
+        core = k8s.CoreV1Api(cluster.api_client)
+        for ns in (NAMESPACE, RELEASE_NS):
+            cluster.create_namespace(ns)
+            core.create_namespaced_secret(
+                ns, {"metadata": {"name": "s3-creds"}, "stringData": CREDENTIALS}
+            )
+        values = cluster.control_plane.workdir / "demo-values.json"
+        values.write_text(
+            json.dumps(
+                {
+                    "watchNamespaces": [NAMESPACE],
+                    "storage": {
+                        "uri": "s3://loocv/results/",
+                        "endpoint": endpoint,
+                        "secretName": "s3-creds",
+                    },
+                    "operator": {"logFormat": "plain", "statusInterval": 2},
+                }
+            )
         )
-        say("kubectl apply -f crds/loocvruns.loocv.dev.yaml")
-        print(cluster.run_kubectl("apply", "-f", str(REPO / "crds")).stdout, end="")
-        cluster.run_kubectl(
-            "wait", "--for=condition=Established", "crd/loocvruns.loocv.dev", "--timeout=60s"
-        )
-        say(f"starting the operator (log: {log})")
-        env = {**os.environ, **CREDENTIALS, "KUBECONFIG": str(cluster.kubeconfig)}
-        operator = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "loocv"),
-                "operator",
-                "--namespace",
-                NAMESPACE,
-                "--storage-uri",
-                "s3://loocv/results/",
-                "--s3-endpoint",
-                endpoint,
-                "--storage-secret",
-                "s3-creds",
-                "--status-interval",
-                "2",
-                "--metrics-port",
-                "0",
-                "--liveness",
-                "none",
-            ],
+        say("helm install loocv charts/loocv-operator (the operator image, as a pod)")
+        home = cluster.control_plane.workdir / "helm"
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(cluster.kubeconfig),
+            "HELM_CACHE_HOME": str(home / "cache"),
+            "HELM_CONFIG_HOME": str(home / "config"),
+            "HELM_DATA_HOME": str(home / "data"),
+        }
+        subprocess.run(
+            [str(helm), "install", "loocv", str(REPO / "charts" / "loocv-operator"),
+             "-n", RELEASE_NS, "--values", str(values), "--wait", "--timeout", "3m"],
             env=env,
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+            check=True,
+        )  # fmt: skip
         say(f"kubectl apply -f {args.manifest}")
         print(cluster.run_kubectl("apply", "-n", NAMESPACE, "-f", args.manifest).stdout, end="")
         say("kubectl get loocvruns -w")
         watch = subprocess.Popen(
-            [
-                str(cluster.kubectl),
-                f"--kubeconfig={cluster.kubeconfig}",
-                "get",
-                "loocvruns",
-                "-n",
-                NAMESPACE,
-                "-w",
-            ]
-        )
+            [str(cluster.kubectl), f"--kubeconfig={cluster.kubeconfig}", "get", "loocvruns",
+             "-n", NAMESPACE, "-w"]
+        )  # fmt: skip
         api = k8s.CustomObjectsApi(cluster.api_client)
         deadline = time.monotonic() + 900
         while not complete(api, name) and time.monotonic() < deadline:
@@ -126,28 +146,24 @@ def main() -> int:
         time.sleep(2.5)  # one more status interval, so the watch prints the final row
         watch.terminate()
         watch.wait()
-        say(f"kubectl describe loocvrun {name} (status)")
+        say(f"kubectl get loocvrun {name} (status)")
         described = cluster.run_kubectl(
-            "get",
-            "loocvrun",
-            name,
-            "-n",
-            NAMESPACE,
-            "-o",
-            "jsonpath={.status.conditions}{'\\n'}{.status.metrics}",
-        )
+            "get", "loocvrun", name, "-n", NAMESPACE,
+            "-o", "jsonpath={.status.conditions}{'\\n'}{.status.metrics}",
+        )  # fmt: skip
         print(described.stdout)
+        say("kubectl get pods (trainer pods ran from the trainer image on the real node)")
+        print(cluster.run_kubectl("get", "pods", "-A", "-o", "wide").stdout)
+        say("from another terminal, while this runs (--keep):")
+        print(user_commands(cluster.kubectl, cluster.kubeconfig, name))
         if args.keep:
-            say(f"still running: export KUBECONFIG={cluster.kubeconfig}  (Ctrl-C to stop)")
+            say("still running (Ctrl-C to stop)")
             signal.pause()
         return 0
     except KeyboardInterrupt:
         return 130
     finally:
-        say("stopping the operator, the S3 server and the control plane")
-        if operator is not None and operator.poll() is None:
-            os.killpg(operator.pid, signal.SIGTERM)
-            operator.wait(timeout=20)
+        say("stopping the S3 server, the node and the control plane")
         s3.stop()
         cluster.stop()
         cluster.cleanup()

@@ -38,6 +38,8 @@ REPO = Path(__file__).resolve().parents[2]
 CRD = REPO / "crds" / "loocvruns.loocv.dev.yaml"
 LOOCV = Path(sys.executable).parent / "loocv"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "e2e", "AWS_SECRET_ACCESS_KEY": "e2e-secret"}
+# The shim maps this image to `loocv train`; test_real_node.py sets the real trainer image.
+TRAINER_IMAGE = "loocv-trainer:e2e"
 
 
 # ------------------------------------------------------------------------------- fixtures
@@ -189,7 +191,7 @@ def manifest(name: str, **spec: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "dataset": {"builtin": "iris"},
         "model": {"estimator": "sklearn.naive_bayes.GaussianNB"},
-        "execution": {"foldsPerJob": 30, "maxConcurrentJobs": 3, "image": "loocv-trainer:e2e"},
+        "execution": {"foldsPerJob": 30, "maxConcurrentJobs": 3, "image": TRAINER_IMAGE},
     }
     for key, value in spec.items():  # execution settings add to the defaults; the rest replace
         base[key] = {**base[key], **value} if key == "execution" else value

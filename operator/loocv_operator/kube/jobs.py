@@ -61,6 +61,10 @@ class JobDefaults:
     storage_secret: str | None = None  # used when the run names none
     tmp_size_limit: str = "1Gi"
     image_pull_policy: str = "IfNotPresent"
+    # Requests and limits for a resource the manifest names neither a request nor a limit
+    # for (so a manifest's 4Gi request never meets a default 2Gi limit): never BestEffort.
+    default_requests: tuple[tuple[str, str], ...] = ()
+    default_limits: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -175,12 +179,17 @@ def pod_failure_policy() -> dict[str, Any]:
     }
 
 
-def _resources(spec: LOOCVRunSpec) -> dict[str, Any]:
+def _resources(spec: LOOCVRunSpec, defaults: JobDefaults) -> dict[str, Any]:
+    requests = dict(spec.execution.resources.requests or {})
+    limits = dict(spec.execution.resources.limits or {})
+    named = set(requests) | set(limits)
+    requests.update((k, v) for k, v in defaults.default_requests if k not in named and v)
+    limits.update((k, v) for k, v in defaults.default_limits if k not in named and v)
     out: dict[str, Any] = {}
-    if spec.execution.resources.requests:
-        out["requests"] = dict(spec.execution.resources.requests)
-    if spec.execution.resources.limits:
-        out["limits"] = dict(spec.execution.resources.limits)
+    if requests:
+        out["requests"] = requests
+    if limits:
+        out["limits"] = limits
     return out
 
 
@@ -221,7 +230,7 @@ def build_job(
         "volumeMounts": [{"name": TMP_VOLUME, "mountPath": "/tmp"}],
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
-    resources = _resources(spec)
+    resources = _resources(spec, defaults)
     if resources:
         container["resources"] = resources
     pod_spec: dict[str, Any] = {
@@ -382,6 +391,9 @@ class ObservedPod:
     disrupted: bool  # failed with the DisruptionTarget condition (preempted, evicted)
     waiting: str | None  # why its container cannot start, e.g. CreateContainerConfigError
     unschedulable: str | None = None  # the scheduler's reason, while no node can take it
+    # The trainer container's end when it failed: kubelet's reason (OOMKilled, Error), exit
+    # code, and termination message (the trainer's last word, or its log tail).
+    terminated: tuple[str, int, str] | None = None
 
 
 def observe_pod(pod: Mapping[str, Any]) -> ObservedPod | None:
@@ -410,10 +422,20 @@ def observe_pod(pod: Mapping[str, Any]) -> ObservedPod | None:
         ),
         None,
     )
+    terminated = None
+    for container in status.get("containerStatuses") or []:
+        end = (container.get("state") or {}).get("terminated") or {}
+        if end and _int(end.get("exitCode")) != 0:
+            terminated = (
+                str(end.get("reason") or "Error"),
+                _int(end.get("exitCode")),
+                str(end.get("message") or "").strip(),
+            )
     return ObservedPod(
         name=str(meta.get("name", "")),
         batch=_int(labels.get(LABEL_BATCH), -1),
         disrupted=disrupted,
         waiting=waiting,
         unschedulable=unschedulable,
+        terminated=terminated,
     )

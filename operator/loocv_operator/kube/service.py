@@ -52,6 +52,7 @@ from .jobs import (
     selector,
 )
 from .kubeapi import KubeGateway, RunGone
+from .oom import pod_failure_events
 from .reconcile import Decision, GiveUp, Limits, decide, latest_attempts
 from .settings import Settings
 from .status import (
@@ -97,6 +98,7 @@ class RunState:
     summary: dict[str, Any] | None = None
     summary_stale: bool = True
     preempted_pods: set[str] = field(default_factory=set)
+    failed_pods: set[str] = field(default_factory=set)  # failures already told in an Event
     given_up: set[int] = field(default_factory=set)
     halted: str | None = None
     halt_reason: str = "TrainerInvalidInput"  # or FoldsFailAlike: the Failed condition's reason
@@ -143,6 +145,11 @@ class RunService:
             allowlist_extra=settings.allowlist_extra,
             s3_endpoint=settings.s3_endpoint,
             storage_secret=settings.storage_secret,
+            default_requests=(
+                ("cpu", settings.trainer_cpu_request),
+                ("memory", settings.trainer_memory_request),
+            ),
+            default_limits=(("memory", settings.trainer_memory_limit),),
         )
         self._runs: dict[str, RunState] = {}
         self._runs_lock = threading.Lock()
@@ -500,6 +507,12 @@ class RunService:
         if not full:
             return
         self._count_preemptions(state, pods)
+        pod_failure_events(
+            pods,
+            state.failed_pods,
+            self._memory_limit(state),
+            lambda type_, reason, message: self._event(ref, type_, reason, message),
+        )
         if len(state.results) >= state.plan.n_folds:
             self._finish(state, jobs, decision)
         else:
@@ -675,6 +688,16 @@ class RunService:
             ]
 
         return samples
+
+    def _memory_limit(self, state: RunState) -> str | None:
+        """The memory limit the run's trainer pods get (the manifest's, else the default)."""
+        resources = state.plan.spec.execution.resources
+        named = {**(resources.requests or {}), **(resources.limits or {})}
+        if "memory" in (resources.limits or {}):
+            return str((resources.limits or {})["memory"])
+        if "memory" in named:
+            return None
+        return self.settings.trainer_memory_limit or None
 
     def _count_preemptions(self, state: RunState, pods: list[ObservedPod]) -> None:
         for pod in pods:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,11 @@ class Settings:
     verbose: bool = False
     allow_local_store: bool = False  # a directory store: only when operator and pods share it
     peering: str | None = None  # kopf peering name; None: standalone (one replica)
+    # Trainer containers' resources where the manifest names none for that resource, so no
+    # trainer pod runs BestEffort (first evicted, unbounded memory); "" leaves one unset.
+    trainer_cpu_request: str = "500m"
+    trainer_memory_request: str = "512Mi"
+    trainer_memory_limit: str = "2Gi"
 
     @property
     def allowlist(self) -> tuple[str, ...]:
@@ -127,6 +133,17 @@ def parser() -> argparse.ArgumentParser:
         "see the same directory)",
     )
     p.add_argument("--peering", help="kopf peering name for several replicas (default: standalone)")
+    for flag, default in (
+        ("cpu-request", Settings.trainer_cpu_request),
+        ("memory-request", Settings.trainer_memory_request),
+        ("memory-limit", Settings.trainer_memory_limit),
+    ):
+        env = "LOOCV_TRAINER_" + flag.upper().replace("-", "_")
+        p.add_argument(
+            f"--trainer-{flag}",
+            help=f"trainer containers' {flag.replace('-', ' ')} where a run names none for that "
+            f"resource (env {env}, default {default}; '' for none)",
+        )
     return p
 
 
@@ -179,9 +196,36 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         verbose=bool(args.verbose),
         allow_local_store=bool(args.allow_local_store),
         peering=args.peering,
+        trainer_cpu_request=_quantity(
+            args.trainer_cpu_request, env, "LOOCV_TRAINER_CPU_REQUEST", defaults.trainer_cpu_request
+        ),
+        trainer_memory_request=_quantity(
+            args.trainer_memory_request,
+            env,
+            "LOOCV_TRAINER_MEMORY_REQUEST",
+            defaults.trainer_memory_request,
+        ),
+        trainer_memory_limit=_quantity(
+            args.trainer_memory_limit,
+            env,
+            "LOOCV_TRAINER_MEMORY_LIMIT",
+            defaults.trainer_memory_limit,
+        ),
     )
     _check(settings)
     return settings
+
+
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
+
+
+def _quantity(flag: str | None, env: Mapping[str, str], name: str, default: str) -> str:
+    """A resource quantity from the flag, else the environment (set but empty: none)."""
+    raw = flag if flag is not None else env.get(name, default)
+    raw = raw.strip()
+    if raw and not _QUANTITY.match(raw):
+        raise SystemExit(f"{name}: not a resource quantity: {raw!r}")
+    return raw
 
 
 def _check(settings: Settings) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import shutil
 import subprocess
 import time
@@ -27,6 +28,9 @@ from .controlplane import ControlPlane, start_control_plane
 from .kubelet_shim import KubeletShim
 from .nodes import DEFAULT_NODES, GPU_LABEL, GPU_RESOURCE, FakeNodes, NodeSpec
 from .processes import wait_until
+from .realnode import RealNode, in_private_namespace, preempt, start_real_node
+
+PAUSE_IMAGE = "localhost/loocv-pause:1.0"  # tests/e2e/images/env.sh
 
 __all__ = [
     "DEFAULT_NODES",
@@ -38,7 +42,9 @@ __all__ = [
     "Cluster",
     "KubeletShim",
     "NodeSpec",
+    "RealNode",
     "ensure_binaries",
+    "in_private_namespace",
     "start_cluster",
     "wait_until",
 ]
@@ -52,6 +58,7 @@ class Cluster:
     nodes: FakeNodes
     shim: KubeletShim
     startup_seconds: float = 0.0
+    real_node: RealNode | None = None  # with start_cluster(real_node=True)
     _stopped: bool = False
 
     @property
@@ -85,6 +92,9 @@ class Cluster:
 
     def preempt(self, namespace: str, pod_name: str, **kwargs: Any) -> None:
         """Inject a preemption (DisruptionTarget + Failed) into a running pod."""
+        if self.real_node is not None:
+            preempt(self.api_client, namespace, pod_name)
+            return
         self.shim.preempt(namespace, pod_name, **kwargs)
 
     def create_namespace(self, name: str, timeout: float = 60.0) -> str:
@@ -116,6 +126,8 @@ class Cluster:
 
         def check() -> bool:
             self.control_plane.check_alive()
+            if self.real_node is not None:
+                self.real_node.check_alive()
             return predicate()
 
         try:
@@ -146,13 +158,25 @@ def start_cluster(
     node_specs: tuple[NodeSpec, ...] = DEFAULT_NODES,
     entrypoints: dict[str, list[str]] | None = None,
     extra_env: dict[str, str] | None = None,
+    real_node: bool = False,
 ) -> Cluster:
-    """Start control plane, register nodes, start the shim; all or nothing."""
+    """Start control plane, register nodes, start the shim; all or nothing.
+
+    ``real_node``: also a real node (containerd, kubelet, kube-proxy) running our images;
+    only inside the private namespace of ``tests/e2e/node/isolated.sh``. Fake nodes given
+    in ``node_specs`` then sit beside it (pass ``()`` for the real node alone).
+    """
     started = time.monotonic()
-    cp = start_control_plane()
+    node_ip = os.environ.get("LOOCV_E2E_NODE_IP") if real_node else None
+    if real_node and not in_private_namespace():
+        raise RuntimeError("a real node runs only inside tests/e2e/node/isolated.sh")
+    cp = start_control_plane(node_ip=node_ip)
     nodes: FakeNodes | None = None
     shim: KubeletShim | None = None
+    real: RealNode | None = None
     try:
+        if node_ip is not None:
+            real = start_real_node(cp, node_ip, os.environ.get("PAUSE_IMAGE", PAUSE_IMAGE))
         nodes = FakeNodes(cp.new_api_client(), node_specs)
         shim = KubeletShim(
             cp.new_api_client,
@@ -173,7 +197,11 @@ def start_cluster(
         cp.stop()
         raise
     cluster = Cluster(
-        control_plane=cp, nodes=nodes, shim=shim, startup_seconds=time.monotonic() - started
+        control_plane=cp,
+        nodes=nodes,
+        shim=shim,
+        startup_seconds=time.monotonic() - started,
+        real_node=real,
     )
     atexit.register(cluster.stop)
     return cluster

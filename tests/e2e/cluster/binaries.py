@@ -65,6 +65,14 @@ class Binaries:
     def kubectl(self) -> Path:
         return self.bin_dir / "kubectl"
 
+    @property
+    def kubelet(self) -> Path:
+        return self.bin_dir / "kubelet"
+
+    @property
+    def kube_proxy(self) -> Path:
+        return self.bin_dir / "kube-proxy"
+
     def all(self) -> list[Path]:
         return [
             self.etcd,
@@ -72,6 +80,8 @@ class Binaries:
             self.kube_controller_manager,
             self.kube_scheduler,
             self.kubectl,
+            self.kubelet,
+            self.kube_proxy,
         ]
 
     def missing(self) -> list[Path]:

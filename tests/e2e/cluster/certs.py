@@ -149,7 +149,7 @@ def _save(
     return pair
 
 
-def generate_pki(directory: Path, service_ip: str) -> Pki:
+def generate_pki(directory: Path, service_ip: str, node_ip: str | None = None) -> Pki:
     """Write a CA, the serving/client certificates and the SA key pair into ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     ca = _Ca()
@@ -171,7 +171,7 @@ def generate_pki(directory: Path, service_ip: str) -> Pki:
         "kube-apiserver",
         server=True,
         dns=APISERVER_DNS_NAMES,
-        ips=("127.0.0.1", "::1", service_ip),
+        ips=("127.0.0.1", "::1", service_ip, *([node_ip] if node_ip else [])),
     )
     admin = issue("admin", "kubernetes-admin", orgs=("system:masters",))
     kcm = issue("controller-manager", "system:kube-controller-manager")
@@ -196,3 +196,21 @@ def generate_pki(directory: Path, service_ip: str) -> Pki:
         sa_private_key=sa_private,
         sa_public_key=sa_public,
     )
+
+
+def issue_certificate(
+    pki: Pki,
+    stem: str,
+    cn: str,
+    orgs: tuple[str, ...] = (),
+    server: bool = False,
+    ips: tuple[str, ...] = (),
+) -> CertPair:
+    """One more certificate from the run's CA (the real node's kubelet and kube-proxy)."""
+    ca = _Ca.__new__(_Ca)
+    ca.cert = x509.load_pem_x509_certificate(pki.ca.cert.read_bytes())
+    loaded = serialization.load_pem_private_key(pki.ca.key.read_bytes(), password=None)
+    assert isinstance(loaded, ec.EllipticCurvePrivateKey)
+    ca.key = loaded
+    cert, key = ca.issue(cn, orgs=orgs, server=server, ips=ips)
+    return _save(pki.ca.cert.parent, stem, cert, key)

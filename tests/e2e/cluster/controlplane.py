@@ -152,12 +152,31 @@ def _start_etcd(
     )
 
 
-def _apiserver_args(bins: Binaries, workdir: Path, pki: Pki, ports: dict[str, int]) -> list[str]:
+def _real_node_args(node_ip: str | None, pki: Pki) -> list[str]:
+    """With a real node: listen on the namespace's node address too (pods reach the API at
+    the kubernetes Service, 10.96.0.1, which kube-proxy sends to node_ip), and present a
+    client certificate to the kubelet (`kubectl logs/exec`)."""
+    if node_ip is None:
+        return [
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            "--endpoint-reconciler-type=none",
+        ]
+    return [
+        "--bind-address=0.0.0.0",
+        f"--advertise-address={node_ip}",
+        f"--kubelet-client-certificate={pki.admin.cert}",
+        f"--kubelet-client-key={pki.admin.key}",
+        "--kubelet-preferred-address-types=InternalIP",
+    ]
+
+
+def _apiserver_args(
+    bins: Binaries, workdir: Path, pki: Pki, ports: dict[str, int], node_ip: str | None = None
+) -> list[str]:
     return [
         str(bins.kube_apiserver),
         f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
-        "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
         f"--secure-port={ports['apiserver']}",
         f"--cert-dir={workdir / 'apiserver-certs'}",
         f"--tls-cert-file={pki.apiserver.cert}",
@@ -181,9 +200,9 @@ def _apiserver_args(bins: Binaries, workdir: Path, pki: Pki, ports: dict[str, in
         # blockOwnerDeletion in an ownerReference needs `update` on the owner's finalizers
         # subresource, so the e2e tier proves the operator's RBAC grants it.
         "--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
-        # The kubernetes Service's Endpoints may not hold a loopback IP; nothing here
-        # reaches the API through the Service (pods get KUBERNETES_SERVICE_HOST=127.0.0.1).
-        "--endpoint-reconciler-type=none",
+        # Without a real node, the kubernetes Service's Endpoints could only hold a loopback
+        # IP, which is refused: shim pods get KUBERNETES_SERVICE_HOST=127.0.0.1 instead.
+        *_real_node_args(node_ip, pki),
         "--profiling=false",
         "--v=1",
     ]
@@ -222,6 +241,7 @@ def start_control_plane(
     workdir: Path | None = None,
     startup_timeout: float = 180.0,
     audit_policy: Mapping[str, Any] | None = None,
+    node_ip: str | None = None,
 ) -> ControlPlane:
     """Build-if-needed and start a fresh control plane; stops everything if startup fails.
 
@@ -232,7 +252,7 @@ def start_control_plane(
     workdir = workdir or Path(tempfile.mkdtemp(prefix="loocv-e2e-"))
     procs = ProcessSet(log_dir=workdir / "logs")
     try:
-        return _start(bins, workdir, procs, startup_timeout, audit_policy)
+        return _start(bins, workdir, procs, startup_timeout, audit_policy, node_ip)
     except BaseException:
         report = procs.report()
         procs.stop_all(grace=5)
@@ -250,9 +270,10 @@ def _start(
     procs: ProcessSet,
     timeout: float,
     audit_policy: Mapping[str, Any] | None = None,
+    node_ip: str | None = None,
 ) -> ControlPlane:
     ports = {name: free_port() for name in ("etcd", "etcd-peer", "apiserver", "kcm", "scheduler")}
-    pki = generate_pki(workdir / "pki", SERVICE_IP)
+    pki = generate_pki(workdir / "pki", SERVICE_IP, node_ip)
     api_url = f"https://127.0.0.1:{ports['apiserver']}"
     admin_kc = write_kubeconfig(
         workdir / "admin.kubeconfig", api_url, pki.ca.cert, "kubernetes-admin", pki.admin
@@ -280,7 +301,7 @@ def _start(
 
     _wait(etcd, etcd_ok, 60, "etcd /health")
 
-    apiserver_args = _apiserver_args(bins, workdir, pki, ports)
+    apiserver_args = _apiserver_args(bins, workdir, pki, ports, node_ip)
     if audit_policy is not None:
         apiserver_args += _audit_args(workdir, audit_policy)
     apiserver = procs.start("kube-apiserver", apiserver_args)

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Build the real control-plane binaries for the e2e harness from the Go module proxy:
-#   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (k8s.io/kubernetes)
+#   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, and the real node's
+#   kubelet and kube-proxy (k8s.io/kubernetes, one module, one version)
 #   etcd (go.etcd.io/etcd/server/v3)
 # into ${LOOCV_E2E_CACHE:-$HOME/.cache/loocv-operator/e2e}/<k8s-version>/bin/.
 #
-# Idempotent: a binary that is already in the cache is not rebuilt, so only the
-# first run on a machine pays the (long) build. Prints the cache bin dir last.
+# Idempotent: a binary that is already in the cache is not rebuilt (a cache from before
+# kubelet was added builds just the missing ones; Go's build cache makes the shared packages
+# cheap), so only the first run on a machine pays the (long) build. Prints the bin dir last.
 #
 # Env knobs:
 #   LOOCV_E2E_CACHE       cache root (default ~/.cache/loocv-operator/e2e)
@@ -32,7 +34,7 @@ log() { printf '[e2e-build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 # The etcd binary is stored under its own version name so a bump of etcd
 # alone triggers a rebuild; "etcd" is a symlink to it.
 etcd_bin="etcd-$ETCD_VERSION"
-k8s_bins=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+k8s_bins=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy)
 
 need_build() {
     [[ "${LOOCV_E2E_FORCE:-0}" == 1 ]] && return 0
@@ -67,7 +69,9 @@ run_build() {  # run_build <label> <go build args...>
 
 total_start=$(date +%s)
 
-if need_build "${k8s_bins[@]}"; then
+missing=()
+for b in "${k8s_bins[@]}"; do need_build "$b" && missing+=("$b"); done
+if (( ${#missing[@]} )); then
     (
         cd "$here/kubernetes"
         log "resolving modules for k8s.io/kubernetes $K8S_VERSION"
@@ -83,13 +87,10 @@ if need_build "${k8s_bins[@]}"; then
             ldflags+=" -X $pkg.buildDate=${build_date:-1970-01-01T00:00:00Z}"
         done
         out="$(mktemp -d "$bin_dir/.k8s.XXXXXX")"
-        run_build "kube-apiserver kube-controller-manager kube-scheduler kubectl $K8S_VERSION" \
+        run_build "${missing[*]} $K8S_VERSION" \
             -trimpath -ldflags "$ldflags" -o "$out/" \
-            k8s.io/kubernetes/cmd/kube-apiserver \
-            k8s.io/kubernetes/cmd/kube-controller-manager \
-            k8s.io/kubernetes/cmd/kube-scheduler \
-            k8s.io/kubernetes/cmd/kubectl
-        for b in "${k8s_bins[@]}"; do mv -f "$out/$b" "$bin_dir/$b"; done
+            "${missing[@]/#/k8s.io/kubernetes/cmd/}"
+        for b in "${missing[@]}"; do mv -f "$out/$b" "$bin_dir/$b"; done
         rmdir "$out"
     )
 else

@@ -339,3 +339,26 @@ def test_observe_unschedulable_pod() -> None:
         }
     )
     assert pod is not None and pod.unschedulable == message
+
+
+def test_default_resources_fill_only_what_the_manifest_leaves_out(run: RunRef) -> None:
+    """Never BestEffort: the operator's defaults apply per resource the manifest names no
+    request and no limit for (a manifest's big request never meets a smaller default limit)."""
+    defaults = JobDefaults(
+        image="img",
+        default_requests=(("cpu", "500m"), ("memory", "512Mi")),
+        default_limits=(("memory", "2Gi"),),
+    )
+    assert container(job(run, defaults))["resources"] == {
+        "requests": {"cpu": "500m", "memory": "512Mi"},
+        "limits": {"memory": "2Gi"},
+    }
+    mine = job(run, defaults, execution={"resources": {"requests": {"memory": "4Gi"}}})
+    assert container(mine)["resources"] == {"requests": {"memory": "4Gi", "cpu": "500m"}}
+    gpu = job(run, defaults, execution={"resources": {"limits": {"nvidia.com/gpu": 1}}})
+    assert container(gpu)["resources"] == {
+        "requests": {"cpu": "500m", "memory": "512Mi"},
+        "limits": {"nvidia.com/gpu": 1, "memory": "2Gi"},
+    }
+    unset = JobDefaults(image="img", default_requests=(("cpu", ""),))
+    assert "resources" not in container(job(run, unset))

@@ -88,3 +88,15 @@ def test_bad_settings_stop_at_start_up(argv: list[str], env: dict[str, str]) -> 
 
 def test_a_local_store_needs_the_explicit_flag() -> None:
     assert load(["--storage-uri", "/data", "--allow-local-store"], env={}).storage_uri == "/data"
+
+
+def test_trainer_default_resources_from_flags_environment_or_defaults() -> None:
+    settings = load([], env={})
+    assert (settings.trainer_cpu_request, settings.trainer_memory_request) == ("500m", "512Mi")
+    assert settings.trainer_memory_limit == "2Gi"
+    env = {"LOOCV_TRAINER_MEMORY_LIMIT": "", "LOOCV_TRAINER_CPU_REQUEST": "2"}
+    settings = load(["--trainer-memory-request", "1Gi"], env=env)
+    assert settings.trainer_cpu_request == "2" and settings.trainer_memory_request == "1Gi"
+    assert settings.trainer_memory_limit == ""  # set but empty: no default limit
+    with pytest.raises(SystemExit, match="LOOCV_TRAINER_MEMORY_LIMIT"):
+        load(["--trainer-memory-limit", "lots"], env={})

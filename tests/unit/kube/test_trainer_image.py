@@ -31,9 +31,20 @@ def test_it_runs_as_the_numeric_non_root_user_the_pods_require() -> None:
     assert users[-1] == f"{TRAINER_UID}:{TRAINER_UID}"
 
 
-def test_a_pinned_slim_base_and_writable_paths_under_tmp() -> None:
-    bases = [value.split()[0] for kind, value in instructions() if kind == "FROM"]
-    assert bases and all(re.fullmatch(r"python:3\.\d+-slim-\w+", b) for b in bases)
+def test_a_base_from_a_build_arg_with_a_public_slim_default() -> None:
+    bases = {value.split()[0] for kind, value in instructions() if kind == "FROM"}
+    assert bases == {"${BASE_IMAGE}"}
+    args = [value for kind, value in instructions() if kind == "ARG"]
+    assert any(re.fullmatch(r"BASE_IMAGE=python:3\.\d+\.\d+-slim-\w+", a) for a in args)
     env = " ".join(value for kind, value in instructions() if kind == "ENV")
     for variable in ("HOME=/tmp", "TMPDIR=/tmp", "MPLCONFIGDIR=/tmp/"):
         assert variable in env
+
+
+def test_every_pip_install_is_pinned_by_the_constraints() -> None:
+    runs = [value for kind, value in instructions() if kind == "RUN" and "pip install" in value]
+    assert runs
+    for run in runs:
+        for command in run.split("&&"):
+            if "pip install" in command:
+                assert "-c /src/constraints.txt" in command, command
