@@ -43,9 +43,10 @@ from threadpoolctl import threadpool_limits
 
 from loocv_operator.estimators import DEFAULT_ALLOWLIST
 from loocv_operator.fastpaths import find_fast_path
+from loocv_operator.ledger import load_results
 from loocv_operator.local import execute, prepare
 from loocv_operator.metrics import Aggregator
-from loocv_operator.results import FoldResult, SampleResult, load_results
+from loocv_operator.results import FoldResult, SampleResult
 from loocv_operator.spec import LOOCVRunSpec, parse_run
 from loocv_operator.store import LocalStore
 
@@ -179,7 +180,7 @@ def local_results(
         store = LocalStore(Path(tmp) / "store")
         plan, runner = prepare(parse_run(doc), store, DEFAULT_ALLOWLIST)
         execute(plan, runner, store, workers)
-        results = load_results(store, plan.location.folds_prefix)
+        results = load_results(store, plan.location)
     return sorted(results, key=lambda r: r.samples[0].row)
 
 

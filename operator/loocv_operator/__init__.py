@@ -4,4 +4,4 @@ The engine (spec, datasets, estimators, folds, trainer, store, metrics, report) 
 the ``loocv`` CLI, the trainer pods and the operator, so all three accept and compute the same.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

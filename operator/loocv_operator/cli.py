@@ -200,9 +200,9 @@ def _run(args: argparse.Namespace) -> int:
                 outcome = execute(plan, runner, store, workers, progress=bar.update)
             except KeyboardInterrupt:
                 bar.close()
-                from .results import load_results
+                from .ledger import load_results
 
-                stored = len(load_results(store, plan.location.folds_prefix))
+                stored = len(load_results(store, plan.location))
                 print(
                     f"\ninterrupted: {stored}/{plan.n_folds} folds are stored in "
                     f"{store.uri(plan.location.prefix)}; run the same command again to resume",
@@ -285,12 +285,12 @@ def _finish(store: Store, plan: Plan, context: SummaryContext) -> int:
     """Aggregate what is stored, judge the gate, write the report, print the summary."""
     from .console import render_summary
     from .gate import evaluate_gate
+    from .ledger import load_results
     from .metrics import summarize
     from .outcome import outcome_of
     from .report import write_report
-    from .results import load_results
 
-    results = load_results(store, plan.location.folds_prefix)
+    results = load_results(store, plan.location)
     summary = summarize(plan, results)
     verdict = evaluate_gate(plan.spec.gate, summary)
     artifacts = write_report(store, plan, results, summary, verdict)

@@ -21,11 +21,11 @@ import math
 import multiprocessing
 import os
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from . import __version__
+from . import __version__, trainer
 from .datasets import Dataset, load_dataset
 from .errors import InvalidInput
 from .estimators import build_estimator
@@ -35,6 +35,7 @@ from .plan import Plan, make_plan
 from .preflight import trial_fit
 from .privacy import IdHasher, hasher_for
 from .results import FoldError
+from .segments import SegmentWriter
 from .spec import LOOCVRun
 from .store import RunLocation, Store
 from .trainer import (
@@ -140,8 +141,9 @@ class FailureWatch:
 _worker: dict[str, Any] = {}
 
 
-def _init_worker(runner: FoldRunner, store: Store) -> None:
+def _init_worker(runner: FoldRunner, store: Store, stop: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C for everyone
+    trainer.STOP = stop  # set by the parent on Ctrl-C: finish the fold in flight, flush, return
     _worker["limits"] = limit_math_threads()
     _worker["runner"] = runner
     _worker["store"] = store
@@ -150,7 +152,22 @@ def _init_worker(runner: FoldRunner, store: Store) -> None:
 def _run_local_batch(batch: int) -> tuple[int, BatchOutcome]:
     runner: FoldRunner = _worker["runner"]
     # The parent checked the store for every fold before batching only the missing ones.
-    return batch, run_folds(runner, runner.plan.batches[batch], _worker["store"], False)
+    folds = runner.plan.batches[batch]
+    return batch, run_folds(runner, folds, _worker["store"], False, batch=1 + batch)
+
+
+def _drain(results: Iterator[tuple[int, BatchOutcome]], account: Callable[..., None]) -> None:
+    """After Ctrl-C: let every worker finish its fold in flight and store what it computed
+    (the batches still queued return at once); a second Ctrl-C stops without waiting."""
+    import sys
+
+    print(
+        "\nstopping: storing the folds in flight (Ctrl-C again to stop at once)",
+        file=sys.stderr,
+        flush=True,
+    )
+    for batch, outcome in results:
+        account(outcome, batch)
 
 
 def execute(
@@ -169,8 +186,8 @@ def execute(
     if progress and done:
         progress(len(done))
     if runner.fast is not None and indices:
-        with limit_math_threads():
-            outcome, indices = fast_pass(runner, indices, store, check_store=False)
+        with limit_math_threads(), SegmentWriter(store, plan.location, batch=0) as writer:
+            outcome, indices = fast_pass(runner, indices, writer)
         totals[0] = outcome.computed
         if progress:
             progress(outcome.computed)
@@ -190,22 +207,32 @@ def execute(
         watch.add(outcome)
 
     if workers <= 1 or len(batches) <= 1:  # nothing (or one batch) left: no pool to start
+        # One process: Ctrl-C raises in the fold in flight, and the writer flushes the rest.
         with limit_math_threads():
-            for folds in batches:
-                account(run_folds(runner, folds, store, check_store=False), len(folds))
-    else:
-        pool = multiprocessing.Pool(workers, initializer=_init_worker, initargs=(runner, store))
+            for b, folds in enumerate(batches):
+                outcome = run_folds(runner, folds, store, check_store=False, batch=1 + b)
+                account(outcome, len(folds))
+        return LocalRun(plan, store, *totals)
+    stop = multiprocessing.Event()
+    pool = multiprocessing.Pool(workers, initializer=_init_worker, initargs=(runner, store, stop))
+    results = pool.imap_unordered(_run_local_batch, range(len(batches)))
+    try:
+        for b, outcome in results:
+            account(outcome, len(batches[b]))
+        pool.close()
+    except (KeyboardInterrupt, FoldsFailAlike):
+        stop.set()
+        pool.close()
         try:
-            for b, outcome in pool.imap_unordered(_run_local_batch, range(len(batches))):
-                account(outcome, len(batches[b]))
-            pool.close()
+            _drain(results, lambda outcome, b: None)
         except BaseException:
-            # Ctrl-C or a crash: stop at once. Every finished fold is already stored
-            # (atomically); the folds in flight are simply recomputed by the next run.
             pool.terminate()
-            raise
-        finally:
-            pool.join()
+        raise
+    except BaseException:
+        pool.terminate()  # a crash (or an early stop): what the workers wrote is stored
+        raise
+    finally:
+        pool.join()
     return LocalRun(plan, store, *totals)
 
 

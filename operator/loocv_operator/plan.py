@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from . import __version__
 from .batching import MODE_EXPLICIT, Batching, consecutive, initial_batches, unbatched
 from .datasets import Dataset
 from .errors import InvalidInput
@@ -25,6 +26,7 @@ from .fastpaths import fast_path_for
 from .folds import Fold, plan_folds
 from .preflight import check_target
 from .results import to_python
+from .segments import LAYOUT_VERSION
 from .spec import CLASSIFICATION_GATES, REGRESSION_GATES, LOOCVRunSpec, parse_spec
 from .store import RunLocation
 
@@ -65,6 +67,7 @@ class Plan:
     def to_json(self) -> bytes:
         data = {
             "version": PLAN_VERSION,
+            "layout": LAYOUT_VERSION,
             "run": {
                 "namespace": self.location.namespace,
                 "name": self.location.name,
@@ -89,6 +92,15 @@ class Plan:
             data = json.loads(raw)
             if data.get("version") != PLAN_VERSION:
                 raise InvalidInput(source, f"unsupported plan version {data.get('version')!r}")
+            layout = data.get("layout", 1)
+            if layout != LAYOUT_VERSION:
+                raise InvalidInput(
+                    source,
+                    f"this run is stored in layout {layout} (1: one object per fold), and this "
+                    f"loocv {__version__} reads layout {LAYOUT_VERSION} (segments) only; rerun "
+                    "it (a new version stores it under a new key) or read it with the "
+                    "version that wrote it",
+                )
             run = data["run"]
             return cls(
                 location=RunLocation(run["namespace"], run["name"], run["uid"]),

@@ -80,7 +80,10 @@ class FoldResult:
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> FoldResult:
-        data = json.loads(raw)
+        return cls.from_dict(json.loads(raw))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FoldResult:
         error = data.get("error")
         return cls(
             index=int(data["index"]),
@@ -101,21 +104,3 @@ def is_finite(value: float | None) -> bool:
 def unique_by_index(results: Iterable[FoldResult]) -> dict[int, FoldResult]:
     """Each fold counted exactly once: a later result for the same index replaces the earlier."""
     return {r.index: r for r in results}
-
-
-def load_results(store: Any, folds_prefix: str) -> list[FoldResult]:
-    """Every readable fold result below a run's folds/ prefix, ordered by fold index.
-
-    An object that does not parse is left out (it counts as missing, and a trainer recomputes
-    it): atomic writes mean this happens only when someone edits the store by hand.
-    """
-    results: dict[int, FoldResult] = {}
-    for key in store.list(folds_prefix):
-        if not key.endswith(".json"):
-            continue
-        try:
-            result = FoldResult.from_json(store.get(key))
-        except (KeyError, ValueError, TypeError):
-            continue
-        results[result.index] = result
-    return [results[i] for i in sorted(results)]

@@ -440,12 +440,5 @@ class RunLocation:
     def plan(self) -> str:
         return self.prefix + "plan.json"
 
-    @property
-    def folds_prefix(self) -> str:
-        return self.prefix + "folds/"
-
-    def fold(self, index: int) -> str:
-        return f"{self.folds_prefix}{index}.json"
-
     def artifact(self, name: str) -> str:
         return self.prefix + name

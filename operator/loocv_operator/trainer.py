@@ -38,13 +38,14 @@ from .errors import EXIT_ERROR, EXIT_INVALID, EXIT_OK, InvalidInput, StoreError
 from .estimators import allowlist_from_env, build_estimator
 from .fastpaths import find_fast_path
 from .folds import Fold
+from .ledger import stored_indices
 from .outcome import error_shape
 from .plan import Plan
 from .privacy import IdHasher, hasher_for
 from .results import FoldError, FoldResult, SampleResult, to_python
+from .segments import SegmentWriter
 from .store import Store, open_store, read_uri
 from .warmstart import WARM_PATH
-from .writer import FoldWriter, writes_in_flight
 
 log = logging.getLogger("loocv.trainer")
 # Set by SIGTERM/SIGINT in `loocv train` (a deleted, evicted or suspended pod): the batch stops
@@ -321,55 +322,58 @@ def _check_finite(predicted: np.ndarray, proba: np.ndarray | None) -> None:
         raise NonFinitePrediction("the model's probabilities contain NaN or infinity")
 
 
-def run_batch(runner: FoldRunner, batch: int, store: Store) -> BatchOutcome:
+def run_batch(runner: FoldRunner, batch: int, store: Store, attempt: int = 0) -> BatchOutcome:
     """Run the folds of one batch that are not yet in the store."""
     plan = runner.plan
     if not 0 <= batch < len(plan.batches):
         raise InvalidInput("--batch", f"batch {batch} does not exist (0..{len(plan.batches) - 1})")
-    return run_folds(runner, plan.batches[batch], store)
+    return run_folds(runner, plan.batches[batch], store, batch=batch, attempt=attempt)
 
 
 def fast_pass(
     runner: FoldRunner,
     indices: Sequence[int],
-    store: Store,
-    check_store: bool = True,
-    writer: FoldWriter | None = None,
+    writer: SegmentWriter,
+    done: set[int] | frozenset[int] = frozenset(),
 ) -> tuple[BatchOutcome, list[int]]:
-    """Store what the fast path computes of these folds (skipping stored ones, unless the
-    caller has just checked: ``check_store=False``); return the outcome and the folds still
-    to fit by brute force. Results go through ``writer`` (else are written inline)."""
+    """Store what the fast path computes of these folds (but the ``done`` ones); return the
+    outcome and the folds still to fit by brute force."""
     plan = runner.plan
-    done = stored_folds(store, plan, indices) if check_store else set()
     pending = [i for i in indices if i not in done]
     skipped = len(indices) - len(pending)
     fast = runner.run_fast([plan.folds[i] for i in pending]) if runner.fast else {}
-    put = writer.put if writer is not None else store.put
     for index in pending:
         if index in fast:
-            put(plan.location.fold(index), fast[index].to_json())
+            writer.add(fast[index])
     if runner.fast is not None and pending:
         log.info("fast path %s: %d of %d folds", runner.fast.name, len(fast), len(pending))
     return BatchOutcome(len(fast), skipped, 0), [i for i in pending if i not in fast]
 
 
 def run_folds(
-    runner: FoldRunner, indices: Sequence[int], store: Store, check_store: bool = True
+    runner: FoldRunner,
+    indices: Sequence[int],
+    store: Store,
+    check_store: bool = True,
+    batch: int = 0,
+    attempt: int = 0,
 ) -> BatchOutcome:
-    """The fast pass, then brute force for the rest: one stored result per fold, a failing
-    fold recorded and the rest carried on."""
+    """The fast pass, then brute force for the rest, written as segments at checkpoints; a
+    failing fold is recorded and the rest carried on. ``check_store=False``: the caller has
+    just found which folds are stored (and passed only the others)."""
     plan = runner.plan
     computed = failed = 0
     first: FoldError | None = None
     mixed = False
-    with FoldWriter(store, writes_in_flight(store)) as writer:
-        outcome, rest = fast_pass(runner, indices, store, check_store, writer)
+    done = stored_folds(store, plan, indices) if check_store else set()
+    with SegmentWriter(store, plan.location, batch, attempt) as writer:
+        outcome, rest = fast_pass(runner, indices, writer, done)
         computed = outcome.computed
         for index in rest:
             if STOP.is_set():
                 break
             result = runner.run(plan.folds[index])
-            writer.put(plan.location.fold(index), result.to_json())
+            writer.add(result)
             computed += 1
             if result.error:
                 failed += 1
@@ -384,33 +388,10 @@ def run_folds(
     return BatchOutcome(computed, outcome.skipped, failed, first, mixed)
 
 
-LIST_PAGE = 1000  # keys per listing request on S3
-
-
 def stored_folds(store: Store, plan: Plan, indices: Sequence[int]) -> set[int]:
-    """The folds among ``indices`` already stored with a result that parses.
-
-    One listing of the run's folds/ prefix finds the candidates, so a fresh run reads no
-    object at all (it used to try one GET per fold); each listed candidate is still read and
-    parsed, so a result edited by hand is recomputed, not trusted. A small batch of a large
-    run reads its folds one by one instead: fewer requests than listing every page.
-    """
-    if len(indices) > math.ceil(plan.n_folds / LIST_PAGE):
-        listed = set(store.list(plan.location.folds_prefix))
-        candidates = [i for i in indices if plan.location.fold(i) in listed]
-    else:
-        candidates = list(indices)
-    return {i for i in candidates if _readable(store, plan.location.fold(i))}
-
-
-def _readable(store: Store, key: str) -> bool:
-    """Is the fold already done? One GET, not HEAD+GET; a stored result that does not parse
-    (edited by hand) is recomputed, not trusted."""
-    try:
-        FoldResult.from_json(store.get(key))
-    except (KeyError, ValueError, TypeError):
-        return False
-    return True
+    """The folds among ``indices`` already stored in a readable segment: one listing of the
+    run's segments and one GET per segment (a fresh run reads nothing)."""
+    return stored_indices(store, plan.location, indices)
 
 
 def runner_for(plan: Plan, allowlist: Sequence[str]) -> FoldRunner:
@@ -436,6 +417,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--plan", required=True, help="address of plan.json (s3://… or path)")
     parser.add_argument("--batch", required=True, type=int, help="batch number in the plan")
+    parser.add_argument(
+        "--attempt", type=int, default=0, help="the Job's attempt (names the segments it writes)"
+    )
     parser.add_argument("--endpoint", default=None, help="S3 endpoint (else LOOCV_S3_ENDPOINT)")
     parser.add_argument("--allow", action="append", default=[], help="extra allowlist prefix")
     args = parser.parse_args(argv)
@@ -447,7 +431,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         plan, store = open_plan(args.plan, args.endpoint)
         runner = runner_for(plan, allowlist_from_env(args.allow))
         start = time.perf_counter()
-        outcome = run_batch(runner, args.batch, store)
+        outcome = run_batch(runner, args.batch, store, args.attempt)
     except InvalidInput as exc:
         print(f"invalid input: {exc}", file=sys.stderr)
         _termination_message(f"invalid input: {exc}")

@@ -25,8 +25,8 @@ from sklearn.model_selection import LeaveOneOut, cross_val_predict
 from loocv_operator import __version__
 from loocv_operator.datasets import load_dataset
 from loocv_operator.estimators import DEFAULT_ALLOWLIST, build_estimator
+from loocv_operator.ledger import load_results
 from loocv_operator.plan import make_plan
-from loocv_operator.results import load_results
 from loocv_operator.spec import parse_spec
 from loocv_operator.store import RunLocation, open_store
 
@@ -180,7 +180,7 @@ def test_the_trainer_runs_a_real_batch_against_the_store(
         check=False,
     )
     assert run.returncode == 0, run.stderr
-    results = load_results(s3, location.folds_prefix)
+    results = load_results(s3, location)
     assert len(results) == plan.n_folds == 12
     assert all(r.ok and r.trainer_version == VERSION for r in results)
     stored = {sample.row: sample.y_pred for r in results for sample in r.samples}

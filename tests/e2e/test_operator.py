@@ -25,9 +25,10 @@ from cluster import GPU_LABEL, Cluster
 from kubernetes import client as k8s
 
 from loocv_operator.estimators import DEFAULT_ALLOWLIST
+from loocv_operator.ledger import load_results
 from loocv_operator.local import execute, prepare
 from loocv_operator.metrics import summarize
-from loocv_operator.results import FoldResult, load_results
+from loocv_operator.results import FoldResult
 from loocv_operator.spec import parse_run
 from loocv_operator.store import LocalStore, open_store
 
@@ -265,7 +266,7 @@ def local_reference(document: dict[str, Any], tmp_path: Path) -> tuple[dict[str,
     store = LocalStore(tmp_path / "local")
     plan, runner = prepare(parse_run(local), store, DEFAULT_ALLOWLIST)
     execute(plan, runner, store, 1)
-    results = load_results(store, plan.location.folds_prefix)
+    results = load_results(store, plan.location)
     predictions = {s.row: s.y_pred for r in results for s in r.samples}
     return summarize(plan, results), predictions
 

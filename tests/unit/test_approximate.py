@@ -18,8 +18,8 @@ from sklearn.preprocessing import StandardScaler
 from loocv_operator.approximate import ALOLogisticPath
 from loocv_operator.estimators import DEFAULT_ALLOWLIST
 from loocv_operator.fastpaths import fast_path_for, find_fast_path
+from loocv_operator.ledger import load_results
 from loocv_operator.local import execute, prepare
-from loocv_operator.results import load_results
 from loocv_operator.spec import LOOCVRunSpec, parse_run
 from loocv_operator.store import LocalStore
 
@@ -121,7 +121,7 @@ def test_engine_records_approximate_and_refitted_folds(tmp_path: Path) -> None:
     store = LocalStore(tmp_path / "s")
     plan, runner = prepare(parse_run(doc), store, DEFAULT_ALLOWLIST)
     execute(plan, runner, store, 2)
-    results = load_results(store, plan.location.folds_prefix)
+    results = load_results(store, plan.location)
     assert {r.path for r in results} == {"approximate:alo-newton", "brute-force"}
     approx = [r for r in results if r.path.startswith("approximate")]
     assert all(isinstance(r.extra["alo_logit_step"], float) for r in approx)

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from loocv_operator.cli import main
+from tests.segment_tools import stored_fold_count
 
 BASE: dict[str, Any] = {
     "apiVersion": "loocv.dev/v1alpha1",
@@ -254,7 +255,7 @@ def test_bad_manifest_is_refused_before_any_fold(
     assert got == code, err
     for word in words:
         assert word in err
-    assert not list(out.rglob("folds/*")), "no fold may run for a refused manifest"
+    assert not list(out.rglob("segments/*")), "no fold may run for a refused manifest"
     if "privacy" not in changes:  # on a cluster the salt comes from a Secret, not from here
         # `loocv validate` refuses it too, with the same field
         assert main(["validate", str(path)]) == 2
@@ -421,8 +422,7 @@ def test_first_folds_failing_alike_stop_the_run(
     assert code == 2
     assert "spec.model: the first 10 folds all failed with the same error" in err
     assert "the folds computed so far are kept in" in err
-    stored = list(out.rglob("folds/*.json"))
-    assert 10 <= len(stored) < 60  # stopped early, and what ran is kept
+    assert 10 <= stored_fold_count(out) < 60  # stopped early, and what ran is kept
 
 
 def test_unwritable_out_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from loocv_operator.cli import main
+from tests.segment_tools import stored_fold_count
 
 MakeDoc = Callable[..., dict[str, Any]]
 WriteDoc = Callable[[dict[str, Any]], Path]
@@ -34,7 +35,7 @@ def test_run_local_writes_report_and_passes_gate(
     directory = run_dir(out)
     assert {p.name for p in directory.iterdir()} >= {
         "plan.json",
-        "folds",
+        "segments",
         "report.json",
         "predictions.csv",
         "report.html",
@@ -75,14 +76,15 @@ def test_invalid_input_exits_2_naming_the_field(
     path = manifest_file(run_doc(**change))
     assert main(["run", str(path), "--local", "--out", str(tmp_path / "o")]) == 2
     assert field in capsys.readouterr().err
-    assert not (tmp_path / "o").exists() or not list((tmp_path / "o").rglob("folds/*"))
+    assert not (tmp_path / "o").exists() or not list((tmp_path / "o").rglob("segments/*"))
 
 
-def test_run_needs_local(
+def test_run_needs_local_or_cluster(
     run_doc: MakeDoc, manifest_file: WriteDoc, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["run", str(manifest_file(run_doc()))]) == 2
-    assert "kubectl apply" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--local (run here) or --cluster" in err
 
 
 def test_validate(
@@ -143,15 +145,16 @@ def test_ctrl_c_keeps_folds_and_rerun_resumes(
     ]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while len(list(out.rglob("folds/*.json"))) < 20:
+    while stored_fold_count(out) < 20:
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "run the same command again to resume" in err
-    stored = len(list(out.rglob("folds/*.json")))
+    stored = stored_fold_count(out)
     assert 20 <= stored < 569
+    assert f"interrupted: {stored}/569 folds are stored" in err  # the folds in flight too
     finished = subprocess.run(
         command, capture_output=True, text=True, timeout=600, env={**os.environ}
     )

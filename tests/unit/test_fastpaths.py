@@ -30,11 +30,13 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from loocv_operator.estimators import DEFAULT_ALLOWLIST
 from loocv_operator.fastpaths import fast_path_for, find_fast_path
+from loocv_operator.ledger import load_results
 from loocv_operator.local import execute, prepare
-from loocv_operator.results import FoldResult, load_results
+from loocv_operator.results import FoldResult
 from loocv_operator.spec import LOOCVRunSpec, parse_run
 from loocv_operator.store import LocalStore
 from loocv_operator.trainer import run_batch
+from tests.segment_tools import drop_fold
 
 TOL = 1e-8
 Data = tuple[np.ndarray, np.ndarray]
@@ -255,7 +257,7 @@ def run(tmp_path: Path, spec: dict[str, Any], workers: int = 1) -> list[FoldResu
     store = LocalStore(tmp_path)
     plan, runner = prepare(parse_run({**doc, "spec": spec}), store, DEFAULT_ALLOWLIST)
     execute(plan, runner, store, workers)
-    results = load_results(store, plan.location.folds_prefix)
+    results = load_results(store, plan.location)
     assert [r.index for r in results] == list(range(plan.n_folds))
     return results
 
@@ -368,10 +370,10 @@ def test_run_batch_keeps_its_contract_with_a_fast_path(tmp_path: Path) -> None:
     assert runner.fast is not None
     first = run_batch(runner, 1, store)
     assert (first.computed, first.skipped, first.failed) == (100, 0, 0)
-    stored = load_results(store, plan.location.folds_prefix)
+    stored = load_results(store, plan.location)
     assert [r.index for r in stored] == list(range(100, 200))
     assert {r.path for r in stored} == {"exact:ridge-hat"}
-    (store.root / plan.location.fold(150)).unlink()
+    drop_fold(store.root, plan.location, 150)
     again = run_batch(runner, 1, store)
     assert (again.computed, again.skipped) == (1, 99)
 
@@ -398,5 +400,5 @@ def test_a_failing_fast_path_falls_back_to_brute_force(
 
     monkeypatch.setattr(runner.fast, "loo", broken)
     assert run_batch(runner, 0, store).computed == 150
-    stored = load_results(store, plan.location.folds_prefix)
+    stored = load_results(store, plan.location)
     assert {r.path for r in stored} == {"brute-force"} and all(r.ok for r in stored)

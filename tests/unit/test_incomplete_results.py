@@ -14,8 +14,10 @@ import pytest
 from loocv_operator.cli import main
 from loocv_operator.gate import evaluate_gate
 from loocv_operator.metrics import Aggregator
+from loocv_operator.plan import Plan
 from loocv_operator.results import NOT_RUN_PATH, FoldError, FoldResult, SampleResult
 from loocv_operator.spec import GateSpec
+from tests.segment_tools import drop_fold, truncate_segment
 
 MakeDoc = Callable[..., dict[str, Any]]
 WriteDoc = Callable[[dict[str, Any]], Path]
@@ -30,17 +32,21 @@ def run_dir(out: Path) -> Path:
 def damaged_run(
     tmp_path: Path, run_doc: MakeDoc, manifest_file: WriteDoc, capsys: pytest.CaptureFixture[str]
 ) -> Callable[[dict[str, Any] | None], Path]:
-    """A finished local iris run, then fold 7's result deleted and fold 42's truncated."""
+    """A finished local iris run (brute force, small segments), then fold 7 taken out of its
+    segment and the segment holding fold 42 truncated (its folds: 42, 43, 44)."""
 
     def make(gate: dict[str, Any] | None) -> Path:
-        doc = run_doc(gate=gate) if gate is not None else run_doc()
+        execution = {"fastPath": "disabled"}
+        doc = run_doc(gate=gate, execution=execution) if gate else run_doc(execution=execution)
         out = tmp_path / "out"
-        assert main(["run", str(manifest_file(doc)), "--local", "--out", str(out)]) in (0, 3)
+        argv = ["run", str(manifest_file(doc)), "--local", "--out", str(out), "--workers", "2"]
+        assert main(argv) in (0, 3)
         capsys.readouterr()
         directory = run_dir(out)
-        (directory / "folds" / "7.json").unlink()
-        fold = directory / "folds" / "42.json"
-        fold.write_bytes(fold.read_bytes()[:25])
+        plan = Plan.from_json((directory / "plan.json").read_bytes())
+        root = directory.parents[2]
+        drop_fold(root, plan.location, 7)
+        assert truncate_segment(root, plan.location, 42) == [42, 43, 44]
         return directory
 
     return make
@@ -52,12 +58,12 @@ def test_report_over_deleted_and_truncated_folds_fails_the_gate(
     directory = damaged_run({"accuracy": {"min": 0.5}})
     assert main(["report", str(directory)]) == 3
     out, err = capsys.readouterr()
-    assert "148/150 done, 0 failed, 2 missing" in out
-    assert "results incomplete: 2 of 150 folds have no computed result (folds 7, 42)" in out
+    assert "146/150 done, 0 failed, 4 missing" in out
+    assert "results incomplete: 4 of 150 folds have no computed result (folds 7, 42, 43, 44)" in out
     assert "WARNING" in out and "gate failed" in err
     report = json.loads((directory / "report.json").read_text())
-    assert report["summary"]["folds"]["missing"] == 2
-    assert report["summary"]["folds"]["missingIndices"] == [7, 42]
+    assert report["summary"]["folds"]["missing"] == 4
+    assert report["summary"]["folds"]["missingIndices"] == [7, 42, 43, 44]
     assert report["gate"]["passed"] is False
     assert report["outcome"] == {
         "state": "gate-failed",
@@ -69,11 +75,11 @@ def test_report_over_deleted_and_truncated_folds_fails_the_gate(
 def test_missing_folds_allowed_explicitly_pass(
     damaged_run: Callable[[dict[str, Any] | None], Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    directory = damaged_run({"accuracy": {"min": 0.5}, "missingFolds": {"max": 2}})
+    directory = damaged_run({"accuracy": {"min": 0.5}, "missingFolds": {"max": 4}})
     assert main(["report", str(directory)]) == 0
     out = capsys.readouterr().out
     assert "PASSED" in out
-    assert "WARNING" in out and "2 missing" in out  # still said, even when allowed
+    assert "WARNING" in out and "4 missing" in out  # still said, even when allowed
 
 
 def test_without_a_gate_incomplete_results_are_still_said(
@@ -88,15 +94,18 @@ def test_without_a_gate_incomplete_results_are_still_said(
 def test_a_rerun_recomputes_the_damaged_folds(
     tmp_path: Path, run_doc: MakeDoc, manifest_file: WriteDoc, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = manifest_file(run_doc(gate={"accuracy": {"min": 0.5}}))
+    doc = run_doc(gate={"accuracy": {"min": 0.5}}, execution={"fastPath": "disabled"})
+    path = manifest_file(doc)
     out = tmp_path / "out"
-    assert main(["run", str(path), "--local", "--out", str(out)]) == 0
+    argv = ["run", str(path), "--local", "--out", str(out), "--workers", "2"]
+    assert main(argv) == 0
     directory = run_dir(out)
-    (directory / "folds" / "3.json").write_bytes(b'{"index": 3, "sam')
+    plan = Plan.from_json((directory / "plan.json").read_bytes())
+    lost = truncate_segment(directory.parents[2], plan.location, 3)
     capsys.readouterr()
-    assert main(["run", str(path), "--local", "--out", str(out)]) == 0
+    assert main(argv) == 0
     captured = capsys.readouterr()
-    assert "resumed: 149 folds were already stored" in captured.err
+    assert f"resumed: {150 - len(lost)} folds were already stored" in captured.err
     assert "150/150 done" in captured.out
 
 

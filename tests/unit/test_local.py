@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from loocv_operator.estimators import DEFAULT_ALLOWLIST
+from loocv_operator.ledger import load_results
 from loocv_operator.local import (
     LOCAL_MAX_FOLDS_PER_BATCH,
     LocalRun,
@@ -15,9 +16,9 @@ from loocv_operator.local import (
     local_batches,
     prepare,
 )
-from loocv_operator.results import load_results
 from loocv_operator.spec import parse_run
 from loocv_operator.store import LocalStore
+from tests.segment_tools import drop_fold, segment_files, truncate_segment
 
 MakeDoc = Callable[..., dict[str, Any]]
 
@@ -67,14 +68,15 @@ def test_a_rerun_reads_only_stored_folds_and_recomputes_a_broken_one(
     doc = logreg(run_doc)
     first = local_run(LocalStore(tmp_path), doc)
     location = first.plan.location
-    (tmp_path / location.fold(4)).unlink()
-    (tmp_path / location.fold(70)).unlink()
-    (tmp_path / location.fold(9)).write_text('{"trunc')  # edited by hand: not trusted
+    drop_fold(tmp_path, location, 4)
+    drop_fold(tmp_path, location, 70)
+    lost = truncate_segment(tmp_path, location, 9)  # edited by hand: not trusted
+    segments = len(segment_files(tmp_path, location))
     store = CountingStore(tmp_path)
     again = local_run(store, doc, workers=2)
-    assert (again.computed, again.skipped) == (3, 147)
-    assert len(store.gets) == 148 and len(store.lists) == 1  # every listed fold, once
-    assert [r.index for r in load_results(store, location.folds_prefix)] == list(range(150))
+    assert (again.computed, again.skipped) == (2 + len(lost), 148 - len(lost))
+    assert len(store.gets) == segments and len(store.lists) == 1  # every segment, once
+    assert [r.index for r in load_results(store, location)] == list(range(150))
 
 
 def test_two_workers_give_the_results_of_one(tmp_path: Path, run_doc: MakeDoc) -> None:
@@ -87,7 +89,7 @@ def test_two_workers_give_the_results_of_one(tmp_path: Path, run_doc: MakeDoc) -
         store = LocalStore(tmp_path / str(workers))
         run = local_run(store, doc, workers)
         assert (run.computed, run.failed) == (569, 0)
-        results = load_results(store, run.plan.location.folds_prefix)
+        results = load_results(store, run.plan.location)
         runs[workers] = [(r.index, r.samples) for r in results]
     assert runs[1] == runs[2]
 

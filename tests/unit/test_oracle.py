@@ -25,8 +25,9 @@ from sklearn.tree import DecisionTreeClassifier
 
 from loocv_operator.datasets import load_dataset
 from loocv_operator.estimators import DEFAULT_ALLOWLIST
+from loocv_operator.ledger import load_results
 from loocv_operator.local import execute, prepare
-from loocv_operator.results import FoldResult, load_results
+from loocv_operator.results import FoldResult
 from loocv_operator.spec import DatasetSpec, parse_run
 from loocv_operator.store import LocalStore
 
@@ -93,7 +94,7 @@ def run_locally(tmp_path: Path, spec: dict[str, Any], workers: int = 1) -> list[
     store = LocalStore(tmp_path)
     plan, runner = prepare(parse_run(doc), store, DEFAULT_ALLOWLIST)
     execute(plan, runner, store, workers)
-    results = load_results(store, plan.location.folds_prefix)
+    results = load_results(store, plan.location)
     assert [r.index for r in results] == list(range(plan.n_folds))
     assert all(r.ok for r in results)
     return results

@@ -28,19 +28,19 @@ def store(request: pytest.FixtureRequest, tmp_path: Path):
 
 def test_same_interface_on_both_backends(store) -> None:
     loc = RunLocation("ns", "run", "uid-1")
-    store.put(loc.fold(2), b'{"a": 2}')
-    store.put(loc.fold(10), b'{"a": 10}')
+    store.put(loc.artifact("s/2.json"), b'{"a": 2}')
+    store.put(loc.artifact("s/10.json"), b'{"a": 10}')
     store.put(loc.plan, b"{}")
-    assert store.get(loc.fold(2)) == b'{"a": 2}'
-    assert store.exists(loc.plan) and not store.exists(loc.fold(3))
-    assert store.list(loc.folds_prefix) == [
-        "ns/run/uid-1/folds/10.json",
-        "ns/run/uid-1/folds/2.json",
+    assert store.get(loc.artifact("s/2.json")) == b'{"a": 2}'
+    assert store.exists(loc.plan) and not store.exists(loc.artifact("s/3.json"))
+    assert store.list(loc.artifact("s/")) == [
+        "ns/run/uid-1/s/10.json",
+        "ns/run/uid-1/s/2.json",
     ]
     with pytest.raises(KeyError):
-        store.get(loc.fold(3))
-    store.put(loc.fold(2), b"replaced")
-    assert store.get(loc.fold(2)) == b"replaced"
+        store.get(loc.artifact("s/3.json"))
+    store.put(loc.artifact("s/2.json"), b"replaced")
+    assert store.get(loc.artifact("s/2.json")) == b"replaced"
     assert store.delete_prefix(loc.prefix) == 3
     assert store.list(loc.prefix) == []
 

@@ -10,11 +10,13 @@ import pytest
 
 from loocv_operator.errors import InvalidInput
 from loocv_operator.estimators import DEFAULT_ALLOWLIST
+from loocv_operator.ledger import load_results
 from loocv_operator.local import prepare
-from loocv_operator.results import FoldResult, load_results
+from loocv_operator.results import FoldResult
 from loocv_operator.spec import parse_run
 from loocv_operator.store import LocalStore, open_store
 from loocv_operator.trainer import run_batch
+from tests.segment_tools import drop_fold, truncate_segment
 
 
 def poisoned_npz(path: Path) -> Path:
@@ -55,7 +57,7 @@ def test_a_bad_sample_fails_its_fold_not_the_batch(tmp_path: Path) -> None:
     plan, runner = prepare(run, store, DEFAULT_ALLOWLIST)
     outcome = run_batch(runner, 0, store)
     assert (outcome.computed, outcome.failed) == (24, 1)
-    results = load_results(store, plan.location.folds_prefix)
+    results = load_results(store, plan.location)
     failed = [r for r in results if not r.ok]
     assert [r.index for r in failed] == [3]
     assert failed[0].error is not None and failed[0].error.type == "ValueError"
@@ -75,11 +77,14 @@ def test_rerun_computes_only_missing_folds(tmp_path: Path) -> None:
     plan, runner = prepare(run, store, DEFAULT_ALLOWLIST)
     assert run_batch(runner, 0, store).computed == 150
     for index in (5, 77):
-        os.remove(store.root / plan.location.fold(index))
-    (store.root / plan.location.fold(9)).write_text('{"trunc')  # hand-edited garbage
+        drop_fold(store.root, plan.location, index)
     again = run_batch(runner, 0, store)
-    assert (again.computed, again.skipped) == (3, 147)
-    assert FoldResult.from_json(store.get(plan.location.fold(9))).index == 9
+    assert (again.computed, again.skipped) == (2, 148)
+    assert [r.index for r in load_results(store, plan.location)] == list(range(150))
+    lost = truncate_segment(store.root, plan.location, 9)  # a torn object: not trusted
+    third = run_batch(runner, 0, store, attempt=1)
+    assert (third.computed, third.skipped) == (len(lost), 150 - len(lost))
+    assert [r.index for r in load_results(store, plan.location)] == list(range(150))
 
 
 def test_trainer_refuses_data_that_changed(tmp_path: Path) -> None:
@@ -116,7 +121,7 @@ def test_hashed_ids_never_reach_the_store(tmp_path: Path, monkeypatch: pytest.Mo
         run_batch(runner, batch, store)
     stored = b"".join(store.get(k) for k in store.list(plan.location.prefix))
     assert b"MRN-" not in stored
-    ids = {s.id for r in load_results(store, plan.location.folds_prefix) for s in r.samples}
+    ids = {s.id for r in load_results(store, plan.location) for s in r.samples}
     assert len(ids) == 12 and all(len(i) == 16 for i in ids)
 
 
@@ -145,7 +150,7 @@ def test_trainer_process_against_s3(s3_bucket: str, s3_env: str) -> None:
     done = trainer("--plan", plan_uri, "--batch", "1")
     assert done.returncode == 0, done.stderr
     assert "60 computed" in done.stderr
-    stored = load_results(store, plan.location.folds_prefix)
+    stored = load_results(store, plan.location)
     assert [r.index for r in stored] == list(range(60, 120))
     again = trainer("--plan", plan_uri, "--batch", "1")
     assert again.returncode == 0 and "60 already stored" in again.stderr
@@ -210,12 +215,12 @@ def test_non_finite_predictions_fail_the_fold(tmp_path: Path) -> None:
     )
     plan, runner = prepare(run, store, DEFAULT_ALLOWLIST)
     run_batch(runner, 0, store)
-    errors = {r.index: r.error for r in load_results(store, plan.location.folds_prefix)}
+    errors = {r.index: r.error for r in load_results(store, plan.location)}
     assert errors[3] is not None and errors[3].type == "NonFinitePrediction"
 
 
-def test_a_small_batch_of_a_run_reads_its_folds_instead_of_listing(tmp_path: Path) -> None:
-    """One GET per fold is cheaper than listing every page of a large run's folds/."""
+def test_stored_folds_lists_once_and_reads_each_segment_once(tmp_path: Path) -> None:
+    """A resumed batch pays one listing and one GET per segment, not one per fold."""
     from loocv_operator.trainer import stored_folds
 
     store = LocalStore(tmp_path)
@@ -223,18 +228,19 @@ def test_a_small_batch_of_a_run_reads_its_folds_instead_of_listing(tmp_path: Pat
         doc(
             {"builtin": "iris"},
             model={"estimator": "sklearn.naive_bayes.GaussianNB"},
-            execution={"foldsPerJob": 1},
+            execution={"foldsPerJob": 10, "fastPath": "disabled"},
         )
     )
     plan, runner = prepare(run, store, DEFAULT_ALLOWLIST)
-    run_batch(runner, 7, store)
+    for batch in (2, 7):
+        run_batch(runner, batch, store)
     calls: list[str] = []
     listing, reading = store.list, store.get
     store.list = lambda prefix: calls.append("list") or listing(prefix)  # type: ignore[method-assign]
     store.get = lambda key: calls.append("get") or reading(key)  # type: ignore[method-assign]
-    assert stored_folds(store, plan, [7]) == {7} and calls == ["get"]
-    calls.clear()
-    assert stored_folds(store, plan, range(150)) == {7} and calls == ["list", "get"]
+    expected = set(plan.batches[2]) | set(plan.batches[7])
+    assert stored_folds(store, plan, range(150)) == expected
+    assert calls == ["list", "get", "get"]  # one segment per batch here
 
 
 def test_pipeline_outputs_are_bitwise_those_of_the_pipeline(tmp_path: Path) -> None:

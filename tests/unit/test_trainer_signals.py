@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from loocv_operator.results import load_results
+from loocv_operator.ledger import load_results
 from loocv_operator.store import LocalStore, RunLocation
 
 SCRIPT = r"""
@@ -45,7 +45,7 @@ def test_sigterm_stops_the_batch_promptly_and_keeps_every_computed_fold(tmp_path
     )
     store = LocalStore(tmp_path)
     deadline = time.monotonic() + 120
-    while not load_results(store, location.folds_prefix) and time.monotonic() < deadline:
+    while not load_results(store, location) and time.monotonic() < deadline:
         time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
     sent = time.monotonic()
@@ -53,6 +53,6 @@ def test_sigterm_stops_the_batch_promptly_and_keeps_every_computed_fold(tmp_path
     assert time.monotonic() - sent < 5
     assert proc.returncode == 143, stderr
     assert "Traceback" not in stderr and "stopped by a signal" in stderr
-    stored = load_results(store, location.folds_prefix)
+    stored = load_results(store, location)
     assert 0 < len(stored) < 569
     assert f"wrote {len(stored)} folds" in stderr  # every computed fold is in the store

@@ -19,8 +19,9 @@ from threadpoolctl import threadpool_limits
 from loocv_operator.datasets import load_dataset
 from loocv_operator.errors import InvalidInput
 from loocv_operator.estimators import DEFAULT_ALLOWLIST
+from loocv_operator.ledger import load_results
 from loocv_operator.local import execute, prepare
-from loocv_operator.results import FoldResult, load_results
+from loocv_operator.results import FoldResult
 from loocv_operator.spec import DatasetSpec, parse_run
 from loocv_operator.store import LocalStore
 
@@ -33,7 +34,7 @@ def run(tmp_path: Path, doc: dict[str, Any], workers: int = 1) -> list[FoldResul
     with threadpool_limits(limits=1):
         plan, runner = prepare(parse_run(doc), store, DEFAULT_ALLOWLIST)
         execute(plan, runner, store, workers)
-    return sorted(load_results(store, plan.location.folds_prefix), key=lambda r: r.samples[0].row)
+    return sorted(load_results(store, plan.location), key=lambda r: r.samples[0].row)
 
 
 @pytest.mark.parametrize(

@@ -218,7 +218,7 @@ def build_job(
         "image": execution.image or defaults.image,
         "imagePullPolicy": defaults.image_pull_policy,
         "command": list(TRAINER_COMMAND),
-        "args": ["--plan", plan_uri, "--batch", str(order.batch)],
+        "args": ["--plan", plan_uri, "--batch", str(order.batch), "--attempt", str(order.attempt)],
         "env": trainer_env(spec, defaults),
         "securityContext": {
             "runAsNonRoot": True,

@@ -29,12 +29,14 @@ from ..errors import InvalidInput, StoreError
 from ..estimators import build_estimator
 from ..folds import auto_folds_per_job
 from ..gate import evaluate_gate, missing_text
+from ..ledger import ResultsLedger
 from ..metrics import Aggregator
 from ..outcome import EARLY_STOP_FOLDS, error_shape
 from ..plan import Plan, make_plan
 from ..privacy import IdHasher, hasher_for
 from ..report import write_report
 from ..results import NOT_RUN_PATH, FoldError, FoldResult, SampleResult, to_python
+from ..segments import OPERATOR_ATTEMPT, SegmentWriter
 from ..spec import LOOCVRunSpec, ManifestError, parse_spec
 from ..store import RunLocation, Store, retry_notices
 from .events import build_event
@@ -105,6 +107,7 @@ class RunState:
     last_patch: float = float("-inf")
     finished: bool = False
     dataset: Dataset | None = None
+    ledger: ResultsLedger | None = None  # the run's segments read so far
     probe_results_at: float | None = None  # when every probe fold had a result
     last_reconcile: float = float("-inf")
     last_full: float = float("-inf")  # the last pass that read the store and the pods
@@ -519,39 +522,31 @@ class RunService:
             self._progress(state, jobs, pods, decision)
 
     def _collect(self, state: RunState) -> None:
-        """Read the fold results that appeared since the last pass (each fold once), with
-        parallel GETs."""
-        location = state.plan.location
-        known = state.results
-        keys = []
-        for key in state.store.list(location.folds_prefix):
-            if not key.endswith(".json"):
-                continue
-            stem = key.rsplit("/", 1)[-1][: -len(".json")]
-            if stem.isdigit() and int(stem) not in known:
-                keys.append(key)
-        if not keys:
-            return
+        """Read the segments that appeared since the last pass (each once, with parallel
+        GETs); a fold whose counting segment changed (an earlier attempt's last flush landing
+        late) is replaced, so every reader counts the same result."""
+        if state.ledger is None:
+            state.ledger = ResultsLedger(state.store, state.plan.location)
         ns = state.ref.namespace
-        fresh = 0
-        for result in self._reads.map(lambda k: _read_result(state.store, k), keys):
-            if result is None:
-                continue
+        fresh = state.ledger.refresh(self._reads)
+        for result in fresh:
             self._record(state, result)
-            fresh += 1
             self.telemetry.fold_seconds.labels(ns).observe(
                 result.fit_seconds + result.predict_seconds
             )
         if fresh:
-            log.debug("%s/%s: %d new fold results", ns, state.ref.name, fresh)
+            log.debug("%s/%s: %d new fold results", ns, state.ref.name, len(fresh))
 
     def _record(self, state: RunState, result: FoldResult) -> None:
-        if not 0 <= result.index < state.plan.n_folds or result.index in state.results:
+        if not 0 <= result.index < state.plan.n_folds:
             return
+        replaced = result.index in state.results
         state.results[result.index] = result
         assert state.aggregator is not None
         state.aggregator.add(result)
         state.summary_stale = True
+        if replaced:
+            return
         ns = state.ref.namespace
         self.telemetry.folds_completed.labels(ns).inc()
         if result.error is not None:
@@ -636,18 +631,25 @@ class RunService:
             return
         samples = self._samples_for(state)
         error = FoldError(give_up.reason, give_up.message[:2000])
-        for index in missing:
-            result = FoldResult(
+        records = [
+            FoldResult(
                 index=index,
                 samples=samples(plan.folds[index].test),
                 error=error,
                 path=NOT_RUN_PATH,
                 trainer_version="operator",
             )
-            key = plan.location.fold(index)
-            if not state.store.exists(key):  # never overwrite what a trainer wrote
-                state.store.put(key, result.to_json())
-                self._record(state, result)
+            for index in missing
+        ]
+        # One segment that sorts after every trainer's (attempt 999): whatever a trainer did
+        # store for these folds still counts first.
+        with SegmentWriter(
+            state.store, plan.location, give_up.batch, OPERATOR_ATTEMPT, max_folds=len(records)
+        ) as writer:
+            for record in records:
+                writer.add(record)
+        for record in records:
+            self._record(state, record)
         state.given_up.add(give_up.batch)
         self.telemetry.batches_given_up.labels(state.ref.namespace).inc()
         self._event(
@@ -874,14 +876,6 @@ def failing_alike(results: Mapping[int, FoldResult], n_folds: int) -> str | None
         f"the first {len(computed)} folds all failed with the same error, so no more "
         f"Jobs are created: {first.type}: {first.message[:400]}"
     )
-
-
-def _read_result(store: Store, key: str) -> FoldResult | None:
-    """A stored fold result, or None if it vanished or does not parse (edited by hand)."""
-    try:
-        return FoldResult.from_json(store.get(key))
-    except (KeyError, ValueError, TypeError):
-        return None
 
 
 def _batches_wait(

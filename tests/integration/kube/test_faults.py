@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from kubernetes import client as k8s
 
-from loocv_operator.results import load_results
+from loocv_operator.ledger import load_results
 from loocv_operator.store import RunLocation, open_store
 
 from .apiserver import Cluster
@@ -122,7 +122,7 @@ def test_a_failing_job_is_resubmitted_then_given_up_with_results_incomplete(
     assert [r.pods for r in batch1] == [2, 2]
 
     location = RunLocation(namespace, "flaky", created["metadata"]["uid"])
-    results = load_results(open_store(s3_prefix), location.folds_prefix)
+    results = load_results(open_store(s3_prefix), location)
     failed = [r for r in results if r.error is not None]
     assert [r.index for r in failed] == [5, 6, 7, 8, 9]
     assert {r.error.type for r in failed if r.error} == {"RetriesExhausted"}

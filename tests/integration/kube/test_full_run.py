@@ -15,9 +15,9 @@ from sklearn.naive_bayes import GaussianNB
 from sklearn.tree import DecisionTreeClassifier
 
 from loocv_operator.estimators import DEFAULT_ALLOWLIST
+from loocv_operator.ledger import load_results
 from loocv_operator.local import execute, prepare
 from loocv_operator.metrics import summarize
-from loocv_operator.results import load_results
 from loocv_operator.spec import parse_run
 from loocv_operator.store import LocalStore, RunLocation, open_store
 
@@ -78,14 +78,14 @@ def test_a_run_completes_with_the_metrics_of_the_local_run(
     local_store = LocalStore(tmp_path / "local")
     plan, runner = prepare(local_run, local_store, DEFAULT_ALLOWLIST)
     execute(plan, runner, local_store, workers=1)
-    local = summarize(plan, load_results(local_store, plan.location.folds_prefix))["metrics"]
+    local = summarize(plan, load_results(local_store, plan.location))["metrics"]
     for key in ("accuracy", "accuracyCI95", "logLoss", "brier", "ece"):
         assert status["metrics"][key] == pytest.approx(local[key], rel=1e-12), key
 
     # ... and the stored predictions are sklearn's brute-force LOO predictions.
     location = RunLocation(namespace, "iris-nb", created["metadata"]["uid"])
     store = open_store(s3_prefix)
-    results = load_results(store, location.folds_prefix)
+    results = load_results(store, location)
     predicted = np.array([r.samples[0].y_pred for r in results])
     X, y = load_iris(return_X_y=True)
     np.testing.assert_array_equal(
@@ -169,7 +169,7 @@ def test_auto_batching_times_a_probe_job_then_sizes_the_rest(
 
     location = RunLocation(namespace, "iris-tree", created["metadata"]["uid"])
     store = open_store(s3_prefix)
-    results = load_results(store, location.folds_prefix)
+    results = load_results(store, location)
     predicted = np.array([r.samples[0].y_pred for r in results])
     X, y = load_iris(return_X_y=True)
     expected = cross_val_predict(DecisionTreeClassifier(random_state=0), X, y, cv=LeaveOneOut())

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from kubernetes import client as k8s
 
-from loocv_operator.results import load_results
+from loocv_operator.ledger import load_results
 from loocv_operator.store import RunLocation, open_store
 
 from .apiserver import Cluster
@@ -84,6 +84,6 @@ def test_a_restarted_operator_creates_no_duplicate_jobs_and_counts_every_fold_on
         "running": 0,
         "missing": 0,
     }
-    results = load_results(store, location.folds_prefix)
+    results = load_results(store, location)
     assert sorted(r.index for r in results) == list(range(40))
     assert status["startTime"] <= status["completionTime"]

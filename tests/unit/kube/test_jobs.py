@@ -101,7 +101,7 @@ def test_the_trainer_runs_the_plan_batch_with_the_contracted_exit_codes(
     c = container(body)
     assert c["name"] == "trainer"
     assert c["command"] == ["loocv", "train"]
-    assert c["args"] == ["--plan", PLAN, "--batch", "3"]
+    assert c["args"] == ["--plan", PLAN, "--batch", "3", "--attempt", "1"]
     assert c["image"] == "registry.example/loocv-trainer:1.0"
     assert c["terminationMessagePolicy"] == "FallbackToLogsOnError"
     assert spec["podFailurePolicy"] == {

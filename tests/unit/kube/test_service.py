@@ -14,8 +14,8 @@ from loocv_operator.estimators import DEFAULT_ALLOWLIST
 from loocv_operator.kube.kubeapi import RunGone
 from loocv_operator.kube.service import RunService
 from loocv_operator.kube.settings import Settings
+from loocv_operator.ledger import load_results
 from loocv_operator.plan import Plan
-from loocv_operator.results import load_results
 from loocv_operator.store import LocalStore, RunLocation
 from loocv_operator.trainer import run_batch, runner_for
 
@@ -245,7 +245,8 @@ def test_a_failing_batch_is_resubmitted_then_recorded_as_failed(
     kube.finish(retry, ok=False)
     clock.now += 10
     service.reconcile(UID)
-    failed = [r for r in load_results(LocalStore(root), "ns/iris/uid-1/folds/") if r.error]
+    stored = load_results(LocalStore(root), RunLocation("ns", "iris", "uid-1"))
+    failed = [r for r in stored if r.error]
     assert [r.index for r in failed] == [0, 1, 2]
     assert {r.error.type for r in failed if r.error} == {"RetriesExhausted"}
     rows = plan_of(root).batches[0]
