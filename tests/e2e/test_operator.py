@@ -30,7 +30,7 @@ from loocv_operator.local import execute, prepare
 from loocv_operator.metrics import summarize
 from loocv_operator.results import FoldResult
 from loocv_operator.spec import parse_run
-from loocv_operator.store import LocalStore, open_store
+from loocv_operator.store import LocalStore, RunLocation, open_store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -256,7 +256,8 @@ def stored_results(run: dict[str, Any], endpoint: str) -> list[FoldResult]:
     uri = run["status"]["resultsUri"].rstrip("/")
     bucket_uri, _, key_prefix = uri.partition("/results/")
     store = open_store(bucket_uri + "/results/", endpoint)
-    return load_results(store, key_prefix.rstrip("/") + "/folds/")
+    namespace, name, key = key_prefix.strip("/").split("/")
+    return load_results(store, RunLocation(namespace, name, key))
 
 
 def local_reference(document: dict[str, Any], tmp_path: Path) -> tuple[dict[str, Any], dict]:
