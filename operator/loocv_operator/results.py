@@ -62,9 +62,14 @@ class FoldResult:
         return self.error is None
 
     def to_json(self) -> bytes:
+        # Strict JSON: the trainer turns non-finite predictions into fold errors, so a NaN
+        # here is a bug to surface, not something to write where jq and browsers choke.
+        return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False).encode()
+
+    def to_dict(self) -> dict[str, Any]:
         # asdict() would deep-copy every field; this is the same mapping, key for key, at a
         # seventh of the cost (it runs once per fold).
-        data = {
+        return {
             "index": self.index,
             "samples": [vars(s) for s in self.samples],
             "fit_seconds": self.fit_seconds,
@@ -74,9 +79,6 @@ class FoldResult:
             "trainer_version": self.trainer_version,
             "extra": self.extra,
         }
-        # Strict JSON: the trainer turns non-finite predictions into fold errors, so a NaN
-        # here is a bug to surface, not something to write where jq and browsers choke.
-        return json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> FoldResult:
