@@ -53,6 +53,13 @@ def result_of(status: Mapping[str, Any]) -> str | None:
     return "succeeded"
 
 
+def report_of(results_uri: Any) -> str:
+    """Where the run's report.html is (or will be), from status.resultsUri."""
+    if not isinstance(results_uri, str) or not results_uri:
+        return ""
+    return results_uri.rstrip("/") + "/report.html"
+
+
 @dataclass(frozen=True)
 class RunSnapshot:
     """What one LOOCVRun's status says, plus when its fold count last moved."""
@@ -68,6 +75,8 @@ class RunSnapshot:
     preempted: int
     quality: dict[str, float] = field(default_factory=dict)
     progressed_at: float = 0.0
+    uid: str = ""
+    report: str = ""
 
     @classmethod
     def of(cls, body: Mapping[str, Any], now: float) -> RunSnapshot:
@@ -89,6 +98,8 @@ class RunSnapshot:
             preempted=int(jobs.get("preempted") or 0),
             quality=quality,
             progressed_at=now,
+            uid=str(meta.get("uid") or ""),
+            report=report_of(status.get("resultsUri")),
         )
 
 
@@ -157,6 +168,11 @@ class RunMetrics(Collector):
             "Job resubmissions and pod preemptions of a run",
             labels=[*per_run, "kind"],
         )
+        info = GaugeMetricFamily(
+            "loocv_run_info",
+            "1 per run; its uid and report.html address (per-sample detail lives there)",
+            labels=[*per_run, "uid", "report"],
+        )
         finished = GaugeMetricFamily(
             "loocv_runs_finished",
             "finished LOOCVRuns that exist, by result",
@@ -166,6 +182,7 @@ class RunMetrics(Collector):
         for run in runs:
             labels = [run.namespace, run.name]
             phase.add_metric([*labels, run.phase], 1.0)
+            info.add_metric([*labels, run.uid, run.report], 1.0)
             folds.add_metric([*labels, "total"], run.folds_total)
             folds.add_metric([*labels, "done"], run.folds_done)
             folds.add_metric([*labels, "failed"], run.folds_failed)
@@ -190,4 +207,4 @@ class RunMetrics(Collector):
         )
         for (namespace, result), n in sorted(completions.items()):
             completed.add_metric([namespace, result], n)
-        yield from (phase, folds, progressed, quality, gate, jobs, finished, completed)
+        yield from (info, phase, folds, progressed, quality, gate, jobs, finished, completed)

@@ -93,6 +93,18 @@ class Telemetry:
         )
         for phase in PHASES:
             self.runs.labels(phase).set(0)
+        self._per_namespace: tuple[Counter | Histogram, ...] = (
+            self.folds_completed,
+            self.folds_failed,
+            self.jobs_created,
+            self.job_retries,
+            self.job_preemptions,
+            self.batches_given_up,
+            self.status_patches,
+            self.reconcile_errors,
+            self.fold_seconds,
+            self.run_seconds,
+        )
 
     def set_phases(self, counts: dict[str, int]) -> None:
         """Called by every ticker pass: the phase counts, and the pass's heartbeat."""
@@ -101,8 +113,13 @@ class Telemetry:
         self.last_pass.set(time.time())
 
     def observe_run(self, body: Mapping[str, Any], deleted: bool = False) -> None:
-        """A LOOCVRun watch event: its status feeds the per-run gauges."""
+        """A LOOCVRun watch event: its status feeds the per-run gauges, and the per-namespace
+        counters start at 0 for its namespace (so rates and sums of two counters see both)."""
         self.run_metrics.observe(body, deleted)
+        namespace = (body.get("metadata") or {}).get("namespace")
+        if namespace and not deleted:
+            for counter in self._per_namespace:
+                counter.labels(str(namespace))
 
     def serve(self, port: int, address: str = "0.0.0.0") -> None:
         """Serve /metrics on a background thread."""

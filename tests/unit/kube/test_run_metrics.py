@@ -54,6 +54,7 @@ def test_a_run_seen_finishing_counts_one_completion_and_shows_its_quality() -> N
         "jobs": {"retried": 2, "preempted": 1},
         "metrics": {"accuracy": 0.9, "ece": 0.05, "brier": float("nan")},
         "conditions": [_gate(False)],
+        "resultsUri": "s3://b/ml/a/u-a/",
     }
     metrics.observe(_body("a", finished))
     metrics.observe(_body("a", finished))  # the same state again is no second completion
@@ -70,6 +71,8 @@ def test_a_run_seen_finishing_counts_one_completion_and_shows_its_quality() -> N
     assert _get(values, "loocv_runs_finished", run_namespace="ml", result="gate_failed") == 1
     assert _get(values, "loocv_runs_finished", run_namespace="ml", result="passed") == 0
     assert _get(values, "loocv_run_last_progress_timestamp_seconds", **labels) is None
+    report = "s3://b/ml/a/u-a/report.html"
+    assert _get(values, "loocv_run_info", uid="u-a", report=report, **labels) == 1
 
 
 def test_a_run_already_finished_when_first_seen_is_no_completion() -> None:

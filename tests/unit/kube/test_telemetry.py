@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from loocv_operator.kube.telemetry import Telemetry
 
 RUN_LABELS = {"run_namespace", "run", "phase", "state", "metric", "kind", "result", "le"}
+INFO_LABELS = {"uid", "report"}  # loocv_run_info only: one series per run
 
 
 def _run(name: str, status: dict[str, Any], uid: str | None = None) -> dict[str, Any]:
@@ -45,7 +46,8 @@ def test_metrics_are_exposed_with_aggregate_labels_only() -> None:
             keys = {pair.split("=")[0] for pair in labels.split(",") if pair}
             # 'namespace' would be renamed exported_namespace by a Prometheus Operator scrape
             assert "namespace" not in keys, line
-            assert keys <= RUN_LABELS, line
+            allowed = RUN_LABELS | INFO_LABELS if line.startswith("loocv_run_info") else RUN_LABELS
+            assert keys <= allowed, line
 
 
 def test_the_operator_exports_its_own_cpu_and_memory() -> None:
@@ -61,3 +63,16 @@ def test_a_ticker_pass_is_a_heartbeat() -> None:
     assert _samples(telemetry)["loocv_operator_last_pass_timestamp_seconds", frozenset()] == 0
     telemetry.set_phases({})
     assert _samples(telemetry)["loocv_operator_last_pass_timestamp_seconds", frozenset()] > 1e9
+
+
+def test_a_namespace_seen_starts_its_counters_at_zero() -> None:
+    telemetry = Telemetry()
+    telemetry.observe_run({"metadata": {"namespace": "ml", "name": "a", "uid": "u"}})
+    samples = _samples(telemetry)
+    for name in (
+        "loocv_job_retries_total",
+        "loocv_job_preemptions_total",
+        "loocv_folds_failed_total",
+        "loocv_reconcile_errors_total",
+    ):
+        assert samples[name, frozenset({("run_namespace", "ml")})] == 0, name
