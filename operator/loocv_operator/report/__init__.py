@@ -1,0 +1,103 @@
+"""The run's artifacts: report.json, predictions.csv and report.html (design §5).
+
+report.json is the machine-readable record (what CI archives), predictions.csv the
+per-sample drill-down, report.html a single self-contained page (inline SVG, no server, no
+network). The package is split by idea: predictions (CSV), stats (curves, baselines,
+intervals), svg and charts (pictures), cells, gatetable, quality and samples (sections),
+page (the HTML). Nothing here imports matplotlib or scikit-learn.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import TYPE_CHECKING, Any
+
+from ..gate import GateVerdict
+from .page import now as _now
+from .page import report_html
+from .predictions import predictions_csv
+
+if TYPE_CHECKING:
+    from ..plan import Plan
+    from ..results import FoldResult
+    from ..store import Store
+
+REPORT_SCHEMA_VERSION = 1
+ARTIFACTS = ("predictions.csv", "report.html", "report.json")  # report.json last: complete
+__all__ = [
+    "ARTIFACTS",
+    "REPORT_SCHEMA_VERSION",
+    "build_report",
+    "predictions_csv",
+    "report_html",
+    "write_report",
+]
+
+
+def _json_safe(value: Any) -> Any:
+    """Non-finite floats (say C: .inf in a manifest) as strings, so report.json is strict
+    JSON; everything else as is."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def build_report(plan: Plan, summary: dict[str, Any], verdict: GateVerdict) -> dict[str, Any]:
+    """report.json's content: what ran (spec and data by digest), what came out, the verdict."""
+    versions = summary.get("trainerVersions") or {}
+    report = {
+        "schemaVersion": REPORT_SCHEMA_VERSION,
+        "run": {
+            "namespace": plan.location.namespace,
+            "name": plan.location.name,
+            "uid": plan.location.uid,
+        },
+        "spec": plan.spec.model_dump(mode="json", by_alias=True, exclude_none=True),
+        "specDigest": plan.spec_digest,
+        "datasetDigest": plan.dataset_digest,
+        "nSamples": plan.n_samples,
+        "task": plan.task,
+        "classes": plan.classes,
+        "batching": plan.batching.to_json(),
+        "summary": summary,
+        "gate": {
+            "passed": verdict.passed,
+            "evaluated": verdict.evaluated,
+            "failures": list(verdict.failures),
+        },
+        "generatedAt": _now(),
+        "trainerVersions": sorted(str(v) for v in versions),
+    }
+    safe: dict[str, Any] = _json_safe(report)
+    return safe
+
+
+def write_report(
+    store: Store,
+    plan: Plan,
+    results: list[FoldResult],
+    summary: dict[str, Any],
+    verdict: GateVerdict,
+) -> dict[str, str]:
+    """Write the three artifacts beside the run's folds; returns name -> address.
+
+    report.json is written last, so a reader that finds it finds the other two as well.
+    """
+    contents = {
+        "predictions.csv": predictions_csv(plan, results).encode("utf-8"),
+        "report.html": report_html(plan, summary, verdict, results).encode("utf-8"),
+        "report.json": json.dumps(
+            build_report(plan, summary, verdict), indent=2, allow_nan=False
+        ).encode("utf-8"),
+    }
+    written: dict[str, str] = {}
+    for name in ARTIFACTS:
+        key = plan.location.artifact(name)
+        store.put(key, contents[name])
+        written[name] = store.uri(key)
+    return written
