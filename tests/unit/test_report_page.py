@@ -24,7 +24,9 @@ from loocv_operator.report import report_html
 from loocv_operator.results import FoldError, FoldResult, SampleResult
 from loocv_operator.spec import parse_spec
 from loocv_operator.store import RunLocation
-from tests.unit.test_report import diabetes_run, make_plan  # noqa: F401  (fixture)
+from tests.unit import test_report as _runs
+
+diabetes_run = _runs.diabetes_run
 
 
 def text_of(page: str) -> str:
@@ -181,7 +183,7 @@ def test_worst_samples_show_probabilities_not_the_row_twice(bc: Any) -> None:
     assert " row " not in section  # ids are the row numbers here: shown once
 
 
-def test_regression_numbers_are_short(diabetes_run: Any) -> None:  # noqa: F811
+def test_regression_numbers_are_short(diabetes_run: Any) -> None:
     plan, results = diabetes_run
     page = text_of(page_of(plan, results))
     section = page.split("Worst samples", 1)[1]
