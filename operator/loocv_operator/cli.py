@@ -129,6 +129,9 @@ def _run(args: argparse.Namespace) -> int:
     run = load_manifest(args.manifest)
     storage = run.spec.storage
     store = open_store(args.out or storage.uri or DEFAULT_OUT, storage.endpoint, storage.region)
+    from .tracking.mlflow import require
+
+    require(run.spec)  # spec.tracking.mlflow without the extra: refused before any fold
     plan, runner = prepare(run, store, allowlist_from_env(args.allow))
     workers = args.workers or default_workers()
     print(
@@ -226,6 +229,9 @@ def _report(args: argparse.Namespace) -> int:
     except KeyError:
         raise InvalidInput(run_dir, "no plan.json here; give the run's directory") from None
     plan = Plan.from_json(raw, f"{run_dir}/plan.json")
+    from .tracking.mlflow import require
+
+    require(plan.spec)
     # Re-root the store so the plan's own <namespace>/<run>/<uid>/ keys resolve.
     suffix = plan.location.prefix.rstrip("/")
     if not run_dir.endswith(suffix):

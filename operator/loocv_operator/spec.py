@@ -267,6 +267,25 @@ class PrivacySpec(_Model):
     )
 
 
+class MlflowTrackingSpec(_Model):
+    """Log the finished run to an MLflow tracking server (the mlflow extra must be installed
+    where the report is written; credentials come from the MLFLOW_* environment)."""
+
+    tracking_uri: Annotated[str, Field(min_length=1)] = Field(
+        description="MLflow tracking URI, e.g. http://mlflow.mlflow:5000"
+    )
+    experiment: Annotated[str, Field(min_length=1)] = Field(
+        default="loocv", description="experiment name (created if missing)"
+    )
+    run_name: Annotated[str, Field(min_length=1, max_length=250)] | None = Field(
+        default=None, description="MLflow run name; default: the LOOCVRun's name"
+    )
+
+
+class TrackingSpec(_Model):
+    mlflow: MlflowTrackingSpec | None = None
+
+
 class LOOCVRunSpec(_Model):
     dataset: DatasetSpec
     model: ModelSpec
@@ -275,12 +294,15 @@ class LOOCVRunSpec(_Model):
     storage: StorageSpec = Field(default_factory=StorageSpec)
     gate: GateSpec | None = None
     privacy: PrivacySpec = Field(default_factory=PrivacySpec)
+    tracking: TrackingSpec | None = None
     suspend: bool = False
 
     def digest(self) -> str:
-        """A stable hash of everything that changes results (not suspend or concurrency)."""
+        """A stable hash of everything that changes results (not suspend, concurrency or
+        where the run is tracked)."""
         data = self.model_dump(mode="json", by_alias=True, exclude_none=True)
         data.pop("suspend", None)
+        data.pop("tracking", None)
         data.get("execution", {}).pop("maxConcurrentJobs", None)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 

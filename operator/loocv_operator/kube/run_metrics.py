@@ -19,7 +19,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-RESULTS = ("passed", "gate_failed", "succeeded", "failed")
+RESULTS = ("passed", "gate_failed", "succeeded", "failed", "invalid")
 QUALITY = ("accuracy", "logLoss", "brier", "ece", "mae", "rmse", "r2")
 ACTIVE_PHASES = ("Pending", "Running", "Suspended")
 
@@ -38,11 +38,12 @@ def _condition(status: Mapping[str, Any], type_: str) -> str | None:
 
 
 def result_of(status: Mapping[str, Any]) -> str | None:
-    """passed / gate_failed (a gate was evaluated), succeeded (no gate), failed; None while
-    the run is not finished."""
+    """passed / gate_failed (a gate was evaluated), succeeded (no gate), failed, invalid (a
+    manifest the operator refused: the user's to fix, not the pipeline's); None while the run
+    is not finished."""
     phase = status.get("phase")
     if phase == "Failed":
-        return "failed"
+        return "invalid" if _condition(status, "Invalid") == "True" else "failed"
     if phase != "Succeeded":
         return None
     gate = _condition(status, "GatePassed")

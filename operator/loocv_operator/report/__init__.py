@@ -10,6 +10,7 @@ page (the HTML). Nothing here imports matplotlib or scikit-learn.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from ..results import FoldResult
     from ..store import Store
 
+log = logging.getLogger("loocv.report")
 REPORT_SCHEMA_VERSION = 1
 ARTIFACTS = ("predictions.csv", "report.html", "report.json")  # report.json last: complete
 __all__ = [
@@ -87,6 +89,8 @@ def write_report(
     """Write the three artifacts beside the run's folds; returns name -> address.
 
     report.json is written last, so a reader that finds it finds the other two as well.
+    With spec.tracking.mlflow the run is then logged to MLflow (address under "mlflow"); a
+    tracking failure is a warning, never a lost report or a run that cannot finish.
     """
     contents = {
         "predictions.csv": predictions_csv(plan, results).encode("utf-8"),
@@ -100,4 +104,14 @@ def write_report(
         key = plan.location.artifact(name)
         store.put(key, contents[name])
         written[name] = store.uri(key)
+    if plan.spec.tracking is not None and plan.spec.tracking.mlflow is not None:
+        from ..tracking import mlflow as tracking
+
+        try:
+            logged = tracking.log_run(plan, summary, verdict, contents)
+        except Exception as exc:  # the server down, refused credentials, no client
+            log.warning("could not log %s to MLflow: %s", plan.location.name, exc)
+        else:
+            if logged is not None:
+                written["mlflow"] = f"{logged.uri} run {logged.run_id}"
     return written

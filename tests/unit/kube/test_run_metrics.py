@@ -30,6 +30,8 @@ def _get(values: dict[Any, float], name: str, **labels: str) -> float | None:
 def test_result_of_a_status() -> None:
     assert result_of({"phase": "Running"}) is None
     assert result_of({"phase": "Failed"}) == "failed"
+    invalid = {"phase": "Failed", "conditions": [{"type": "Invalid", "status": "True"}]}
+    assert result_of(invalid) == "invalid"  # never pages: the manifest is the user's to fix
     assert result_of({"phase": "Succeeded", "conditions": [_gate(True)]}) == "passed"
     assert result_of({"phase": "Succeeded", "conditions": [_gate(False)]}) == "gate_failed"
     assert result_of({"phase": "Succeeded"}) == "succeeded"
