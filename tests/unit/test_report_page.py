@@ -27,6 +27,7 @@ from loocv_operator.store import RunLocation
 from tests.unit import test_report as _runs
 
 diabetes_run = _runs.diabetes_run
+iris_run = _runs.iris_run
 
 
 def text_of(page: str) -> str:
@@ -228,3 +229,10 @@ def test_report_imports_neither_matplotlib_nor_sklearn() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert output.stdout.strip() == "[]"
+
+
+def test_a_below_chance_majority_baseline_is_explained(iris_run: Any) -> None:
+    plan, results = iris_run
+    page = text_of(page_of(plan, results))
+    assert "1 fold has no result" in page
+    assert "The majority baseline is below chance" in page

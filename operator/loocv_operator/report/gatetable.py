@@ -127,7 +127,8 @@ def banner(summary: dict[str, Any]) -> str:
             if shown
             else ""
         )
-        parts.append(f"{missing:,} fold{'s' if missing != 1 else ''} have no result{which}")
+        verb = "folds have" if missing != 1 else "fold has"
+        parts.append(f"{missing:,} {verb} no result{which}")
     total = int(folds.get("total") or 0)
     evaluated = int((summary.get("samples") or {}).get("evaluated") or 0)
     return (

@@ -122,6 +122,12 @@ def headline(ctx: Context, regression: bool) -> str:
         ]
     )
     note = _baseline_note(base)
+    if base is not None and not regression and base.values["accuracy"] < 1 / len(ctx.classes):
+        note += (
+            '<p class="meta">The majority baseline is below chance: with balanced classes, '
+            "leaving a sample out makes its own class the minority of the rest, so the "
+            "majority vote is wrong for it (a known leave-one-out effect).</p>"
+        )
     return section(
         "metrics",
         "Pooled metrics",
