@@ -468,6 +468,29 @@ def oncall() -> dict[str, Any]:
             **_unit("s"),
         ),
     ]
+    panels.append(
+        _panel(
+            14,
+            "Failing folds by error type",
+            "bargauge",
+            [
+                Q(
+                    f"sum by (error_type) (loocv_run_failed_folds{{{NS}}})",
+                    "{{error_type}}",
+                    instant=True,
+                ),
+                Q(
+                    f"sum by (run_namespace, run, error_type) (loocv_run_failed_folds{{{NS}}})",
+                    "{{run_namespace}}/{{run}} {{error_type}}",
+                    instant=True,
+                ),
+            ],
+            (0, 43, 24, 8),
+            description="From each run's ResultsIncomplete condition; messages and sample ids "
+            "are in report.html > Failures.",
+            **_unit("short", decimals=0),
+        )
+    )
     return _dashboard(
         "loocv-oncall",
         "LOOCV: on-call",

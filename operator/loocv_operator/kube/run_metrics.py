@@ -10,6 +10,7 @@ name — one series per run that exists, dropped when the run is deleted — nev
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -22,6 +23,11 @@ from prometheus_client.registry import Collector
 RESULTS = ("passed", "gate_failed", "succeeded", "failed", "invalid")
 QUALITY = ("accuracy", "logLoss", "brier", "ece", "mae", "rmse", "r2")
 ACTIVE_PHASES = ("Pending", "Running", "Suspended")
+MAX_ERROR_TYPES = 20  # per run: exception class names, a handful in practice
+# The ResultsIncomplete condition's message (kube/status.py): "3 of 150 folds failed
+# (KeyError x1, ValueError x2)" — the one place the status carries failures by type.
+_TYPES = re.compile(r"folds failed(?: so far)? \((.*)\)")
+_TYPE = re.compile(r"^([A-Za-z_][\w.]{0,100}) x(\d+)$")
 
 
 def _number(value: Any) -> float | None:
@@ -61,6 +67,23 @@ def report_of(results_uri: Any) -> str:
     return results_uri.rstrip("/") + "/report.html"
 
 
+def failure_types(status: Mapping[str, Any]) -> dict[str, int]:
+    """Failed folds by error type, from the ResultsIncomplete condition's message."""
+    for item in status.get("conditions") or []:
+        if not isinstance(item, Mapping) or item.get("type") != "ResultsIncomplete":
+            continue
+        found = _TYPES.search(str(item.get("message") or ""))
+        if item.get("status") != "True" or found is None:
+            return {}
+        counts = {}
+        for part in found.group(1).split(", ")[:MAX_ERROR_TYPES]:
+            match = _TYPE.match(part.strip())
+            if match:
+                counts[match.group(1)] = int(match.group(2))
+        return counts
+    return {}
+
+
 @dataclass(frozen=True)
 class RunSnapshot:
     """What one LOOCVRun's status says, plus when its fold count last moved."""
@@ -78,6 +101,7 @@ class RunSnapshot:
     progressed_at: float = 0.0
     uid: str = ""
     report: str = ""
+    failures: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, body: Mapping[str, Any], now: float) -> RunSnapshot:
@@ -101,6 +125,7 @@ class RunSnapshot:
             progressed_at=now,
             uid=str(meta.get("uid") or ""),
             report=report_of(status.get("resultsUri")),
+            failures=failure_types(status),
         )
 
 
@@ -174,6 +199,11 @@ class RunMetrics(Collector):
             "1 per run; its uid and report.html address (per-sample detail lives there)",
             labels=[*per_run, "uid", "report"],
         )
+        by_type = GaugeMetricFamily(
+            "loocv_run_failed_folds",
+            "failed folds of a run by error type (the exception's class name)",
+            labels=[*per_run, "error_type"],
+        )
         finished = GaugeMetricFamily(
             "loocv_runs_finished",
             "finished LOOCVRuns that exist, by result",
@@ -191,6 +221,8 @@ class RunMetrics(Collector):
             jobs.add_metric([*labels, "preempted"], run.preempted)
             for name, value in run.quality.items():
                 quality.add_metric([*labels, name], value)
+            for error_type, n in run.failures.items():
+                by_type.add_metric([*labels, error_type], n)
             if run.result is None:
                 progressed.add_metric(labels, run.progressed_at)
             else:
@@ -208,4 +240,15 @@ class RunMetrics(Collector):
         )
         for (namespace, result), n in sorted(completions.items()):
             completed.add_metric([namespace, result], n)
-        yield from (info, phase, folds, progressed, quality, gate, jobs, finished, completed)
+        yield from (
+            info,
+            phase,
+            folds,
+            progressed,
+            quality,
+            gate,
+            jobs,
+            by_type,
+            finished,
+            completed,
+        )

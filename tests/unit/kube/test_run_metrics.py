@@ -93,3 +93,27 @@ def test_a_deleted_run_drops_its_series() -> None:
     assert not any(
         name.startswith("loocv_run_") and "run" in dict(labels) for name, labels in _values(metrics)
     )
+
+
+def test_failed_folds_by_error_type_come_from_the_results_incomplete_condition() -> None:
+    from types import SimpleNamespace
+
+    from loocv_operator.kube.run_metrics import failure_types
+    from loocv_operator.kube.status import _failure_message
+
+    # the message exactly as the status writes it
+    view = SimpleNamespace(
+        summary={"failureTypes": {"ValueError": 2, "KeyError": 1}},
+        folds=SimpleNamespace(failed=3, total=150),
+    )
+    message = _failure_message(view)  # type: ignore[arg-type]
+    condition = {"type": "ResultsIncomplete", "status": "True", "message": message}
+    assert failure_types({"conditions": [condition]}) == {"KeyError": 1, "ValueError": 2}
+    running = {**condition, "message": message + " so far"}
+    assert failure_types({"conditions": [running]}) == {"KeyError": 1, "ValueError": 2}
+    assert failure_types({"conditions": [{**condition, "status": "False"}]}) == {}
+    metrics = RunMetrics()
+    metrics.observe(_body("a", {"phase": "Running", "conditions": [running]}))
+    values = _values(metrics)
+    labels = {"run_namespace": "ml", "run": "a"}
+    assert _get(values, "loocv_run_failed_folds", error_type="ValueError", **labels) == 2
