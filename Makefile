@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 EXAMPLE ?= examples/breast-cancer-logreg.yaml
 
-.PHONY: install run test unit integration chart e2e e2e-node bench lint crd demo clean images images-test node-deps
+.PHONY: install run test test-deps unit integration chart e2e e2e-node bench lint crd demo clean images images-test node-deps
 
 install: $(STAMP)  ## virtualenv with the package (editable) and the test tools
 
@@ -20,7 +20,14 @@ $(STAMP): pyproject.toml constraints.txt
 run: install  ## LOOCV of the example manifest, locally (no cluster)
 	$(BIN)/loocv run $(EXAMPLE) --local
 
-test: install  ## tiers 1 (unit) and 2 (integration: kopf + kmock + S3 on loopback), and the chart
+# Two tests use Debian tools: promtool (the alert rules' unit tests) and headless chromium (the
+# report opened in a browser). `make test` installs them when missing (root, apt-get).
+TEST_PACKAGES := prometheus chromium
+test-deps:  ## Debian packages the fast tests use (promtool, chromium)
+	@command -v promtool >/dev/null && command -v chromium >/dev/null || { apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(TEST_PACKAGES); }
+
+test: install test-deps  ## tiers 1 (unit) and 2 (integration: kopf + kmock + S3 on loopback), and the chart
 	$(BIN)/python -m pytest tests/unit tests/integration tests/chart
 
 unit: install

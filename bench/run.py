@@ -581,6 +581,9 @@ def main(argv: list[str] | None = None) -> int:
     p2 = part2(args.repeats)
     p3 = part3(args.repeats)
     p5 = part5(args.folds, args.repeats)
+    from bench import startup  # fresh processes timed from outside
+
+    p6 = startup.section(max(5, args.repeats))
     load_after = loadavg()
     del limits
     from bench import operator_scale  # part 4 runs last, in its own process: a whole cluster
@@ -656,6 +659,8 @@ def main(argv: list[str] | None = None) -> int:
         "## 5. Aggregation",
         "",
         *p5,
+        "",
+        *p6,
         "",
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)

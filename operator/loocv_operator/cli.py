@@ -169,6 +169,9 @@ def _run(args: argparse.Namespace) -> int:
 
     storage = run.spec.storage
     store = open_store(args.out or storage.uri or DEFAULT_OUT, storage.endpoint, storage.region)
+    from .tracking.mlflow import require
+
+    require(run.spec)  # spec.tracking.mlflow without the extra: refused before any fold
     with retry_notices(_stderr_notice):
         store.check()
         plan, runner = prepare(run, store, allowlist_from_env(args.allow))
@@ -366,6 +369,9 @@ def _report(args: argparse.Namespace) -> int:
         except KeyError:
             raise InvalidInput(run_dir, "no plan.json here; give the run's directory") from None
         plan = Plan.from_json(raw, f"{run_dir}/plan.json")
+        from .tracking.mlflow import require
+
+        require(plan.spec)
         # Re-root the store so the plan's own <namespace>/<run>/<uid>/ keys resolve.
         suffix = plan.location.prefix.rstrip("/")
         if not run_dir.endswith(suffix):

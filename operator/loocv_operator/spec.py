@@ -317,6 +317,25 @@ class PrivacySpec(_Model):
     )
 
 
+class MlflowTrackingSpec(_Model):
+    """Log the finished run to an MLflow tracking server (the mlflow extra must be installed
+    where the report is written; credentials come from the MLFLOW_* environment)."""
+
+    tracking_uri: Annotated[str, Field(min_length=1)] = Field(
+        description="MLflow tracking URI, e.g. http://mlflow.mlflow:5000"
+    )
+    experiment: Annotated[str, Field(min_length=1)] = Field(
+        default="loocv", description="experiment name (created if missing)"
+    )
+    run_name: Annotated[str, Field(min_length=1, max_length=250)] | None = Field(
+        default=None, description="MLflow run name; default: the LOOCVRun's name"
+    )
+
+
+class TrackingSpec(_Model):
+    mlflow: MlflowTrackingSpec | None = None
+
+
 class LOOCVRunSpec(_Model):
     dataset: DatasetSpec
     model: ModelSpec
@@ -325,13 +344,15 @@ class LOOCVRunSpec(_Model):
     storage: StorageSpec = Field(default_factory=StorageSpec)
     gate: GateSpec | None = None
     privacy: PrivacySpec = Field(default_factory=PrivacySpec)
+    tracking: TrackingSpec | None = None
     suspend: bool = False
 
     def digest(self) -> str:
-        """A stable hash of the whole spec but suspend and concurrency (what report.json and
-        plan.json name the spec by)."""
+        """A stable hash of the whole spec but suspend, concurrency and where the run is
+        tracked (what report.json and plan.json name the spec by)."""
         data = self.model_dump(mode="json", by_alias=True, exclude_none=True)
         data.pop("suspend", None)
+        data.pop("tracking", None)
         data.get("execution", {}).pop("maxConcurrentJobs", None)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 

@@ -17,6 +17,8 @@ from prometheus_client import CollectorRegistry
 from loocv_operator.kube import settings as operator_settings
 from loocv_operator.kube.telemetry import Telemetry
 from tests.chart.conftest import CHART, KUBE_VERSION, NAMESPACE, ROOT, Helm, Manifests, find, only
+from tests.chart.dashboards import DASHBOARDS, executive, queries
+from tests.chart.dashboards import render as render_dashboard
 
 NON_DEFAULT: dict[str, Any] = {
     "image": {"repository": "registry.example.com/ml/loocv-operator", "tag": "0.1.0-rc1"},
@@ -32,13 +34,17 @@ NON_DEFAULT: dict[str, Any] = {
     "operator": {"logFormat": "plain", "statusInterval": 5, "workers": 8, "verbose": True},
     "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
     "dashboard": {"enabled": True, "annotations": {"grafana_folder": "ML"}},
+    "prometheusRule": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
     "resources": {"requests": {"cpu": "200m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
     "nodeSelector": {"kubernetes.io/os": "linux"},
     "tolerations": [{"key": "ml", "operator": "Exists", "effect": "NoSchedule"}],
     "priorityClassName": "system-cluster-critical",
 }
 # Not in Kubernetes' own schemas (a CRD of the Prometheus Operator): checked by hand below.
-FOREIGN_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor")}
+FOREIGN_KINDS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
+}
 
 
 def _container(manifests: Manifests) -> dict[str, Any]:
@@ -214,44 +220,69 @@ def test_service_monitor_scrapes_the_metrics_service(render: Callable[..., Manif
     assert re.fullmatch(r"\d+(ms|s|m|h)", endpoint["interval"])
 
 
-def _dashboard(manifests: Manifests) -> dict[str, Any]:
+def _dashboards(manifests: Manifests) -> dict[str, dict[str, Any]]:
     configmap = only(manifests, "ConfigMap")
     assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
-    (text,) = configmap["data"].values()
-    result: dict[str, Any] = json.loads(text)
-    return result
+    return {name: json.loads(text) for name, text in configmap["data"].items()}
 
 
-def test_dashboard_config_map(render: Callable[..., Manifests]) -> None:
+def test_dashboard_config_map_ships_the_three_views(render: Callable[..., Manifests]) -> None:
     manifests = render(NON_DEFAULT)
     configmap = only(manifests, "ConfigMap")
     assert configmap["metadata"]["annotations"] == {"grafana_folder": "ML"}
-    dashboard = _dashboard(manifests)
-    assert dashboard["uid"] == "loocv-operator"
-    titles = {p["title"] for p in dashboard["panels"]}
+    dashboards = _dashboards(manifests)
+    assert set(dashboards) == set(DASHBOARDS)
+    assert {d["uid"] for d in dashboards.values()} == {
+        "loocv-executive",
+        "loocv-oncall",
+        "loocv-debug",
+    }
+    for name, dashboard in dashboards.items():
+        ids = [p["id"] for p in dashboard["panels"]]
+        assert len(ids) == len(set(ids)), name
+        for panel in dashboard["panels"]:
+            if panel["type"] != "text":
+                assert panel["targets"], panel["title"]
+                assert panel["datasource"]["uid"] == "${datasource}"
+        # Shipped verbatim, and the committed JSON is what the generator builds.
+        assert dashboard == json.loads((CHART / "dashboards" / name).read_text())
+        assert (CHART / "dashboards" / name).read_text() == render_dashboard(name), (
+            f"{name} is stale: python -m tests.chart.dashboards"
+        )
+
+
+def test_executive_view_answers_the_release_questions() -> None:
+    titles = " | ".join(p["title"] for p in executive()["panels"]).lower()
     for wanted in (
-        "Folds done",
-        "Fold failure rate",
-        "Run durations",
-        "Job retries and preemptions",
+        "pass rate",
+        "trend",
+        "accuracy",
+        "calibration",
+        "core-hours",
+        "duration",
+        "by result",
     ):
-        assert wanted in titles
-    ids = [p["id"] for p in dashboard["panels"]]
-    assert len(ids) == len(set(ids))
-    for panel in dashboard["panels"]:
-        assert panel["targets"], panel["title"]
-        assert panel["datasource"]["uid"] == "${datasource}"
-    # The file is shipped verbatim: importing dashboards/loocv-operator.json gives the same.
-    assert dashboard == json.loads((CHART / "dashboards" / "loocv-operator.json").read_text())
+        assert wanted in titles, wanted
+
+
+def test_no_query_uses_the_old_namespace_label_or_a_rate_over_the_range() -> None:
+    for name, build in DASHBOARDS.items():
+        for expr in queries(build()):
+            assert not re.search(r"[{,]namespace=", expr), (name, expr)
+            assert "exported_namespace" not in expr
+            # rate()/increase() over $__range only in instant queries (stat, bar gauge)
+            assert not re.search(r"rate\([^)]*\[\$__range\]", expr), (name, expr)
+        for panel in build()["panels"]:
+            for target in panel.get("targets", []):
+                if "$__range" in target["expr"]:
+                    assert target["instant"], (name, panel["title"])
 
 
 def _dashboard_metrics() -> set[str]:
-    dashboard = json.loads((CHART / "dashboards" / "loocv-operator.json").read_text())
-    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
-    exprs.append(dashboard["templating"]["list"][1]["definition"])
     names = set()
-    for expr in exprs:
-        names |= set(re.findall(r"\b(loocv_[a-z_]+)", expr))
+    for build in DASHBOARDS.values():
+        for expr in queries(build()):
+            names |= set(re.findall(r"\b(loocv_[a-z_]+)", expr))
     return names
 
 

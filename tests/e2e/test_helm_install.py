@@ -409,8 +409,8 @@ def _finish_checks(
     assert {"Planned", "Completed", "GatePassed"} <= reasons, reasons
     # /metrics on the port the chart configured, with the series the dashboard plots.
     samples = _metrics(metrics_port)
-    assert samples[("loocv_folds_completed_total", (("namespace", namespace),))] == 150
-    assert samples[("loocv_jobs_created_total", (("namespace", namespace),))] == len(jobs)
+    assert samples[("loocv_folds_completed_total", (("run_namespace", namespace),))] == 150
+    assert samples[("loocv_jobs_created_total", (("run_namespace", namespace),))] == len(jobs)
     # Nothing the operator asked for was refused.
     assert release.operator_log(), "no operator log"
     denied = release.denied()

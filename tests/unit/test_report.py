@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -126,12 +126,9 @@ def parse_csv(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
 
 
-def embedded_pngs(page: str) -> list[bytes]:
-    marker = 'src="data:image/png;base64,'
-    images = []
-    for chunk in page.split(marker)[1:]:
-        images.append(base64.b64decode(chunk.split('"', 1)[0]))
-    return images
+def charts_in(page: str) -> list[str]:
+    """The <title> of every inline SVG chart."""
+    return re.findall(r'<svg class="chart"[^>]*><title>([^<]*)</title>', page)
 
 
 # ------------------------------------------------------------------ predictions.csv
@@ -247,10 +244,14 @@ def test_report_html_classification(iris_run: Any) -> None:
     assert page.startswith("<!DOCTYPE html>")
     assert "Gate FAILED" in page
     assert "accuracy 0.9" in page and "&lt; min 0.99" in page
-    images = embedded_pngs(page)
-    assert len(images) == 3  # confusion matrix, reliability diagram, loss histogram
-    assert all(image.startswith(b"\x89PNG\r\n\x1a\n") for image in images)
-    assert "<script" not in page and "</script>" not in page
+    # three classes: no ROC; the reliability diagram (two panels) and the log-loss histogram
+    assert charts_in(page) == [
+        "Reliability diagram",
+        "Samples per confidence bin (log scale)",
+        "Per-sample log loss",
+    ]
+    assert page.count("<script") == 1 and "<script src" not in page  # ours, inline
+    assert EVIL_ID not in page
     assert "<b>bold</b>" not in page  # the failure message is escaped
     assert "second line &lt;b&gt;bold&lt;/b&gt;" in page
     assert "ValueError" in page and "Label-noise candidates" in page
@@ -287,7 +288,7 @@ def test_report_html_regression(diabetes_run: Any) -> None:
     summary = summarize(plan, results)
     page = report_html(plan, summary, GateVerdict(True, [], True), results)
     assert "Gate PASSED" in page
-    assert len(embedded_pngs(page)) == 3  # predicted vs true, residuals, loss histogram
+    assert charts_in(page) == ["Predicted vs true", "Residuals", "Per-sample squared error"]
     assert "R²" in page and "Confusion matrix" not in page
 
 

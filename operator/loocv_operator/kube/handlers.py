@@ -99,6 +99,11 @@ def register(registry: kopf.OperatorRegistry, service: RunService, settings: Set
     def spec_updated(body: kopf.Body, **_: Any) -> None:
         _guarded(service.spec_changed, body)
 
+    @kopf.on.event(*RESOURCE, registry=registry)
+    def watched(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+        """Every watch event: the status feeds the per-run gauges (no patch, no annotation)."""
+        service.telemetry.observe_run(body, deleted=event.get("type") == "DELETED")
+
     @kopf.on.delete(*RESOURCE, optional=True, registry=registry)
     def deleted(body: kopf.Body, **_: Any) -> None:
         service.forget(body)
