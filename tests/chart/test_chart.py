@@ -95,7 +95,10 @@ def test_defaults_render_cluster_wide_without_optional_objects(
     for m in namespaced:
         if m["kind"] != "CustomResourceDefinition":
             assert m["metadata"]["namespace"] == NAMESPACE, m["kind"]
-    assert _container(manifests)["image"] == "ghcr.io/loocv-dev/loocv-operator:0.1.0"
+    from loocv_operator import __version__
+
+    # the chart's appVersion is the package's version: one number to bump
+    assert _container(manifests)["image"] == f"ghcr.io/loocv-dev/loocv-operator:{__version__}"
 
 
 def test_custom_image_and_digest(render: Callable[..., Manifests]) -> None:

@@ -1,8 +1,8 @@
 """Following a LOOCVRun until it ends, with the same progress a local run shows.
 
 Polling its status every couple of seconds is enough for a run that lasts minutes and
-needs no watch permission. On a terminal the progress is a bar; in CI logs, a line every
-few seconds, never carriage returns.
+needs no watch permission. On a terminal the progress is a bar; in CI logs, a line at every
+phase change and every ten seconds, never carriage returns.
 """
 
 from __future__ import annotations
@@ -83,7 +83,8 @@ class Progress:
             return
         text = f"{phase}: {done}/{total or '?'} folds done, {folds.get('failed') or 0} failed"
         now = time.monotonic()
-        if text != self.last_text and now - self.last_line >= LOG_EVERY_SECONDS:
+        new_phase = not self.last_text.startswith(f"{phase}:")
+        if text != self.last_text and (new_phase or now - self.last_line >= LOG_EVERY_SECONDS):
             print(text, file=self.stream, flush=True)
             self.last_line, self.last_text = now, text
 
