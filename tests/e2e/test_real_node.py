@@ -400,16 +400,23 @@ def test_a_trainers_error_reaches_the_run_through_its_termination_message(
         ),
     )
 
+    failed: list[Any] = []
+
+    def a_failed_pod() -> bool:
+        failed[:] = [p for p in pods_of(control_plane, namespace) if p.status.phase == "Failed"]
+        return bool(failed)
+
+    control_plane.wait_for(a_failed_pod, 180, what="a failed trainer pod")
+    pod = failed[0]
+    end = pod.status.container_statuses[0].state.terminated
+    assert end.exit_code == 2 and "needs a salt" in end.message, end
+    logs = control_plane.run_kubectl("logs", "-n", namespace, pod.metadata.name).stdout
+    assert "invalid input" in logs and "needs a salt" in logs, logs
+
     def told() -> list[Any]:
-        return [
-            e for e in _events(control_plane, namespace, "unsalted") if e.reason == "TrainerFailed"
-        ]
+        events = _events(control_plane, namespace, "unsalted")
+        return [e for e in events if e.reason == "TrainerFailed"]
 
     control_plane.wait_for(lambda: bool(told()), 180, what="a TrainerFailed Event on the run")
     message = told()[0].message
     assert "exited 2" in message and "needs a salt" in message, message
-    (pod,) = [p for p in pods_of(control_plane, namespace) if p.status.phase == "Failed"][:1]
-    end = pod.status.container_statuses[0].state.terminated
-    assert end.exit_code == 2 and "needs a salt" in end.message
-    logs = control_plane.run_kubectl("logs", "-n", namespace, pod.metadata.name).stdout
-    assert "invalid input" in logs and "needs a salt" in logs, logs
