@@ -17,6 +17,7 @@ import sys
 import uuid
 from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,6 +29,12 @@ from tests.chart.helmbin import ensure_helm
 
 _FAILED_KEY = pytest.StashKey[bool]()
 _HELM: dict[str, Path] = {}
+_STARTUPS: list[str] = []  # cluster start-up lines, for the terminal summary (fd capture)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for line in _STARTUPS:
+        terminalreporter.write_line(line)
 
 
 def _sigterm_as_interrupt(signum: int, frame: object) -> None:
@@ -94,6 +101,7 @@ def control_plane(request: pytest.FixtureRequest) -> Iterator[Cluster]:
         if "=" in item
     )
     cluster = start_cluster(extra_env=extra_env)
+    _STARTUPS.append(f"[e2e] control plane + fake nodes up in {cluster.startup_seconds:.1f}s")
     stream = sys.__stderr__ or sys.stderr
     print(
         f"\n[e2e] control plane up in {cluster.startup_seconds:.1f}s at {cluster.api_url}; "
@@ -122,14 +130,13 @@ def real_cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
         pytest.skip("the real node runs only inside tests/e2e/node/isolated.sh (make e2e)")
     cluster = start_cluster(node_specs=(), real_node=True)
     assert cluster.real_node is not None
-    stream = sys.__stderr__ or sys.stderr
-    print(
-        f"\n[e2e] real node up: control plane + node in {cluster.startup_seconds:.1f}s "
-        f"(node {cluster.real_node.startup_seconds:.1f}s, image import "
-        f"{cluster.real_node.import_seconds:.1f}s); workdir {cluster.control_plane.workdir}",
-        file=stream,
-        flush=True,
+    line = (
+        f"[e2e] real node up: control plane + node in {cluster.startup_seconds:.1f}s "
+        f"(node {cluster.real_node.startup_seconds:.1f}s, of which image import "
+        f"{cluster.real_node.import_seconds:.1f}s); workdir {cluster.control_plane.workdir}"
     )
+    _STARTUPS.append(line)
+    print(f"\n{line}", file=sys.__stderr__ or sys.stderr, flush=True)
     try:
         yield cluster
     finally:
