@@ -17,12 +17,12 @@ MAX_VALUE_CHARS = 40
 def _value(value: Any) -> str:
     if isinstance(value, dict) and "estimator" in value:
         return step_text(StepSpec.model_validate(value))
-    text = json.dumps(value) if not isinstance(value, str) else value
+    text = repr(value) if isinstance(value, str) else json.dumps(value)
     return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
 
 
 def step_text(step: StepSpec) -> str:
-    """``LogisticRegression(C=1.0, max_iter=1000)``: the class name and the set parameters."""
+    """``LogisticRegression(C=1.0, solver='lbfgs')``: the class name and the set parameters."""
     name = step.estimator.rsplit(".", 1)[-1]
     params = ", ".join(f"{k}={_value(v)}" for k, v in step.params.items())
     return f"{name}({params})"
@@ -36,20 +36,21 @@ def pipeline_text(model: ModelSpec) -> str:
 
 
 def strategy_text(strategy: StrategySpec) -> str:
-    """``LeaveOneOut``, ``KFold(k=5, shuffled)``, or the subset held out."""
+    """``LeaveOneOut``, ``KFold(k=5, shuffled)``, or which subset is held out."""
+    text: str = strategy.type
     if strategy.type == "KFold":
-        return f"KFold(k={strategy.k}{', shuffled' if strategy.shuffle else ''})"
-    if strategy.type != "LeaveOneOut" or strategy.subset is None:
-        return strategy.type
+        text += f"(k={strategy.k}{', shuffled' if strategy.shuffle else ''})"
     subset = strategy.subset
-    if subset.indices is not None:
-        shown = ", ".join(str(i) for i in subset.indices[:8])
-        more = ", …" if len(subset.indices) > 8 else ""
-        return f"LeaveOneOut of {len(subset.indices)} listed samples ({shown}{more})"
-    if subset.labels is not None:
-        labels = ", ".join(str(label) for label in subset.labels)
-        return f"LeaveOneOut of the samples labelled {labels}"
-    return f"LeaveOneOut of a stratified sample of {subset.stratified_sample} (seed {subset.seed})"
+    if subset is not None:
+        if subset.indices is not None:
+            text += f" of a subset: {len(subset.indices)} given rows"
+        elif subset.labels is not None:
+            text += f" of a subset: the samples labelled {', '.join(map(str, subset.labels))}"
+        elif subset.stratified_sample is not None:
+            n, seed = subset.stratified_sample, subset.seed
+            text += f" of a subset: a stratified sample of {n} (seed {seed})"
+        text += " (each fold trains on every other sample)"
+    return text
 
 
 def run_text(spec: LOOCVRunSpec) -> list[tuple[str, str]]:

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import platform
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..plan import Plan
-    from ..spec import StepSpec
 
 # Class names of the builtin datasets whose targets are integers (sklearn's target_names),
 # so the report says "malignant", not 0. Files with text labels already carry their names.
@@ -31,25 +30,11 @@ def class_names(plan: Plan) -> dict[str, str]:
     return shown
 
 
-def _value(value: Any) -> str:
-    if isinstance(value, dict) and "estimator" in value:
-        return step_text(value["estimator"], value.get("params") or {})
-    if isinstance(value, str):
-        return repr(value)
-    return str(value)
-
-
-def step_text(estimator: str, params: dict[str, Any]) -> str:
-    short = estimator.rsplit(".", 1)[-1]
-    args = ", ".join(f"{k}={_value(v)}" for k, v in params.items())
-    return f"{short}({args})"
-
-
 def pipeline_text(plan: Plan) -> str:
     """StandardScaler() → LogisticRegression(C=1.0, max_iter=1000)"""
-    model = plan.spec.model
-    steps: list[StepSpec] = [*model.preprocessing, model]
-    return " → ".join(step_text(s.estimator, s.params) for s in steps)
+    from ..describe import pipeline_text as text
+
+    return text(plan.spec.model)
 
 
 def dataset_text(plan: Plan) -> str:
@@ -62,21 +47,9 @@ def dataset_text(plan: Plan) -> str:
 
 
 def strategy_text(plan: Plan) -> str:
-    strategy = plan.spec.strategy
-    text: str = strategy.type
-    if strategy.type == "KFold":
-        text += f"(k={strategy.k}{', shuffled' if strategy.shuffle else ''})"
-    subset = strategy.subset
-    if subset is not None:
-        if subset.indices is not None:
-            text += f" of a subset: {len(subset.indices)} given rows"
-        elif subset.labels is not None:
-            text += f" of a subset: the samples labelled {', '.join(map(str, subset.labels))}"
-        elif subset.stratified_sample is not None:
-            n, seed = subset.stratified_sample, subset.seed
-            text += f" of a subset: a stratified sample of {n} (seed {seed})"
-        text += " (each fold trains on every other sample)"
-    return text
+    from ..describe import strategy_text as text
+
+    return text(plan.spec.strategy)
 
 
 def versions() -> dict[str, str]:
