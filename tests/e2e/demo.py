@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -86,6 +87,7 @@ def main() -> int:
     print(f"up in {cluster.startup_seconds:.1f}s: {cluster.run_kubectl('get', 'nodes').stdout}")
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log for every fold
     port = free_port()
     s3 = ThreadedMotoServer(ip_address="0.0.0.0", port=port, verbose=False)
     s3.start()
