@@ -69,7 +69,12 @@ def user_commands(kubectl: Path, kubeconfig: Path, name: str) -> str:
     )
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _interrupt)  # stop as on Ctrl-C (the namespace does the rest)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("manifest", nargs="?", default=str(REPO / "examples/wine-knn.yaml"))
     parser.add_argument("--keep", action="store_true", help="keep everything up until Ctrl-C")
