@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -68,7 +69,12 @@ def user_commands(kubectl: Path, kubeconfig: Path, name: str) -> str:
     )
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _interrupt)  # stop as on Ctrl-C (the namespace does the rest)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("manifest", nargs="?", default=str(REPO / "examples/wine-knn.yaml"))
     parser.add_argument("--keep", action="store_true", help="keep everything up until Ctrl-C")
@@ -86,6 +92,7 @@ def main() -> int:
     print(f"up in {cluster.startup_seconds:.1f}s: {cluster.run_kubectl('get', 'nodes').stdout}")
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log for every fold
     port = free_port()
     s3 = ThreadedMotoServer(ip_address="0.0.0.0", port=port, verbose=False)
     s3.start()

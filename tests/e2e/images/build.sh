@@ -75,6 +75,6 @@ else
     mv -f "$archive.tmp" "$archive"
     echo "$ids" > "$archive.ids"
 fi
-podman images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | sed 's/^/[images] /' >&2
+podman images --filter dangling=false --format '{{.Repository}}:{{.Tag}} {{.Size}}' | sed 's/^/[images] /' >&2
 log "done in $(( $(date +%s) - start ))s"
 echo "$archive"
