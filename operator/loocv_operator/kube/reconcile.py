@@ -57,6 +57,7 @@ class Decision:
     retried: int = 0  # resubmissions after real failures, so far (including this decision)
     preempted: int = 0  # Job-level preemptions seen (pods are counted by the caller)
     halted: str | None = None  # why the run creates no more Jobs
+    halted_batch: int | None = None  # the batch whose trainer reported invalid input
 
 
 def latest_attempts(jobs: Iterable[ObservedJob]) -> dict[int, ObservedJob]:
@@ -83,10 +84,12 @@ def decide(
     new: list[int] = []
     give_up: list[GiveUp] = []
     halted: str | None = halted_by  # the operator's own reason to stop (folds fail alike)
+    halted_batch: int | None = None
     preempted = 0
     for last in latest.values():
         if last.finished == FINISHED_FAILED and last.failure == FAILURE_INVALID_INPUT:
             halted = f"the trainer reported invalid input for batch {last.batch}: {last.message}"
+            halted_batch = last.batch
             break
 
     for batch in range(n_batches):
@@ -157,4 +160,5 @@ def decide(
         retried=counted,
         preempted=preempted,
         halted=halted,
+        halted_batch=halted_batch,
     )

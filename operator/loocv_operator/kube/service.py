@@ -494,10 +494,10 @@ class RunService:
             halted_by=state.halted or alike,
         )
         if decision.halted and not state.halted:
-            state.halted = decision.halted
+            state.halted = decision.halted + _trainer_said(pods, decision.halted_batch)
             if decision.halted == alike:
                 state.halt_reason = "FoldsFailAlike"
-            self._event(ref, "Warning", "Halted", decision.halted)
+            self._event(ref, "Warning", "Halted", state.halted)
         for give_up in decision.give_up:
             self._give_up(state, give_up)
         for order in decision.create:
@@ -858,6 +858,14 @@ class RunService:
             )
         except Exception as exc:  # an Event is best effort, never a reason to fail
             log.debug("could not post event %s for %s: %s", reason, ref.name, exc)
+
+
+def _trainer_said(pods: list[ObservedPod], batch: int | None) -> str:
+    """The failed trainer's own last words (its termination message), for the condition."""
+    for pod in pods:
+        if batch is not None and pod.batch == batch and pod.terminated and pod.terminated[2]:
+            return f"; the trainer said: {pod.terminated[2].strip()[-600:]}"
+    return ""
 
 
 def failing_alike(results: Mapping[int, FoldResult], n_folds: int) -> str | None:

@@ -487,3 +487,44 @@ def test_a_store_outage_is_an_event_not_a_crash(
     unreachable = [e for e in kube.events if e["reason"] == "StoreUnreachable"]
     assert unreachable and "connection refused" in unreachable[-1]["message"]
     assert UID in service.tracked()  # still tracked: the next interval tries again
+
+
+def test_the_trainers_own_words_reach_the_failed_condition(
+    kube: FakeKube, root: Path, clock: Clock
+) -> None:
+    """Exit 2 (FailJob): the Failed condition quotes the pod's termination message, not only
+    the Job controller's "failed with exit code 2"."""
+    service = make_service(kube, root, clock)
+    service.admit(body())
+    first = kube.created[0]
+    kube.finish(first, ok=False, reason="PodFailurePolicy")
+    kube.jobs[first]["status"]["conditions"][0]["message"] = "matching FailJob rule at index 1"
+    kube.pods.append(
+        {
+            "metadata": {"name": f"{first}-x", "labels": {"loocv.dev/batch": "0"}},
+            "status": {
+                "containerStatuses": [
+                    {
+                        "state": {
+                            "terminated": {
+                                "exitCode": 2,
+                                "reason": "Error",
+                                "message": (
+                                    "invalid input: spec.privacy.hashSampleIds: needs a salt"
+                                ),
+                            }
+                        }
+                    }
+                ]
+            },
+        }
+    )
+    clock.now += 10
+    service.reconcile(UID)
+    clock.now += 10
+    service.reconcile(UID)
+    said = "the trainer said: invalid input: spec.privacy.hashSampleIds: needs a salt"
+    state = service.state(UID)
+    assert state is not None and state.halted is not None
+    assert said in state.halted  # what the Failed condition carries when the run ends
+    assert any(e["reason"] == "Halted" and said in e["message"] for e in kube.events)
