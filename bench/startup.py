@@ -112,8 +112,10 @@ def section(repeats: int) -> list[str]:
         "|---|---|---|",
         f"| plain script, `cross_val_predict(n_jobs=2)` | {cell('plain')} | |",
         f"| `loocv run` of the example | {cell('run')} | ≤ {TARGET_RUN}x the plain script |",
-        f"| **ratio** `loocv run` / plain script | **{ratio:.2f}x** (per round: "
-        f"{', '.join(f'{x:.2f}' for x in per_round)}) | ≤ {TARGET_RUN} |",
+        f"| **ratio** of the medians, `loocv run` / plain script | **{ratio:.2f}x** | "
+        f"≤ {TARGET_RUN} |",
+        f"| ratio within each round (median) | {statistics.median(per_round):.2f}x "
+        f"({', '.join(f'{x:.2f}' for x in per_round)}) | ≤ {TARGET_RUN} |",
         f"| `loocv report` of that run | {cell('report')} | ≤ {TARGET_REPORT} s |",
         f"| `loocv --version` (the CLI's floor) | {cell('version')} | |",
         "",

@@ -62,6 +62,7 @@ def start(workdir: Path, port: int) -> MlflowServer:
     """Start `mlflow server` on 127.0.0.1:port with a SQLite store and served artifacts in
     workdir; return once /health answers."""
     binary = ensure_server_venv()
+    workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "mlflow-server.log"
     process = subprocess.Popen(
         [
