@@ -71,6 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run_dir", help="the run's directory (holding plan.json), path or s3://")
     report.add_argument("--endpoint", help="S3 endpoint (else LOOCV_S3_ENDPOINT)")
 
+    compare = sub.add_parser(
+        "compare", help="compare two finished runs of the same data, sample by sample"
+    )
+    compare.add_argument("baseline", help="the baseline run's directory (path or s3://)")
+    compare.add_argument("candidate", help="the candidate run's directory (path or s3://)")
+    compare.add_argument(
+        "--out", default=".", help="directory for compare.json and compare.html (default: .)"
+    )
+    compare.add_argument("--endpoint", help="S3 endpoint (else LOOCV_S3_ENDPOINT)")
+
     sub.add_parser(
         "train", help="run one batch of a planned run (what the Jobs call)", add_help=False
     )
@@ -94,6 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "validate":
             return _validate(args)
+        if args.command == "compare":
+            from .compare.command import compare_command
+
+            return compare_command(args.baseline, args.candidate, args.out, args.endpoint)
         return _report(args)
     except ManifestError as exc:
         print(f"invalid manifest {args.manifest}:", file=sys.stderr)
