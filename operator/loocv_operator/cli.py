@@ -28,9 +28,7 @@ from .errors import (
 from .spec import ManifestError
 
 if TYPE_CHECKING:
-    from .compare.gate import BaselineVerdict
     from .plan import Plan
-    from .results import FoldResult
     from .store import Store
 
 DEFAULT_OUT = "loocv-results"
@@ -222,15 +220,14 @@ def _finish(store: Store, plan: Plan, context: SummaryContext) -> int:
     results = load_results(store, plan.location.folds_prefix)
     summary = summarize(plan, results)
     verdict = evaluate_gate(plan.spec.gate, summary)
-    baseline = _baseline_verdict(store, plan, results)
-    if baseline is not None:
-        from .compare.gate import combine
+    from .compare.gate import combine, judge_run, record_baseline
 
+    storage = plan.spec.storage
+    baseline = judge_run(store, plan, results, storage.endpoint)
+    if baseline is not None:
         verdict = combine(verdict, baseline)
     artifacts = write_report(store, plan, results, summary, verdict)
     if baseline is not None:
-        from .compare.gate import record_baseline
-
         record_baseline(store, plan.location.artifact("report.json"), baseline)
     print(render_summary(context, summary, verdict, artifacts))
     if baseline is not None:
@@ -242,23 +239,6 @@ def _finish(store: Store, plan: Plan, context: SummaryContext) -> int:
     if outcome.message:
         print(f"\n{outcome.message}", file=sys.stderr)
     return outcome.exit_code
-
-
-def _baseline_verdict(
-    store: Store, plan: Plan, results: list[FoldResult]
-) -> BaselineVerdict | None:
-    """gate.baseline judged on this run's predictions, or None when the gate has none."""
-    gate = plan.spec.gate
-    if gate is None or gate.baseline is None:
-        return None
-    from .compare.gate import evaluate_baseline
-    from .report import predictions_csv
-
-    storage = plan.spec.storage
-    predictions = predictions_csv(plan, results)
-    return evaluate_baseline(
-        gate.baseline, store, plan, predictions, storage.endpoint, storage.region
-    )
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ from .runs import RunArtifacts, artifacts_of, latest_run, load_from
 
 if TYPE_CHECKING:
     from ..plan import Plan
+    from ..results import FoldResult
 
 REASON_MET = "BaselineMet"
 REASON_WORSE = "WorseThanBaseline"
@@ -211,6 +212,25 @@ def evaluate_baseline(
     except (InvalidInput, StoreError) as exc:
         return _unavailable(spec, str(exc))
     return judge(spec, comparison, resolved)
+
+
+def judge_run(
+    store: Store, plan: Plan, results: list[FoldResult], endpoint: str | None = None
+) -> BaselineVerdict | None:
+    """``gate.baseline`` judged on a finished run's results, or None when it has none."""
+    gate = plan.spec.gate
+    if gate is None or gate.baseline is None:
+        return None
+    from ..report import predictions_csv
+
+    return evaluate_baseline(
+        gate.baseline,
+        store,
+        plan,
+        predictions_csv(plan, results),
+        endpoint,
+        plan.spec.storage.region,
+    )
 
 
 def combine(verdict: GateVerdict, baseline: BaselineVerdict) -> GateVerdict:
