@@ -25,7 +25,7 @@ from .errors import (
     InvalidInput,
     StoreError,
 )
-from .spec import ManifestError
+from .spec import LOOCVRun, ManifestError
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -145,7 +145,17 @@ def _run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise InvalidInput("--workers", "must be at least 1")
     run = load_manifest(args.manifest)  # first: a bad manifest is refused before heavy imports
+    if run.spec.strategy.repeats:
+        from .estimators import allowlist_from_env, build_estimator
+        from .stability import run_repeats
 
+        estimator = build_estimator(run.spec.model, allowlist_from_env(args.allow))
+        return run_repeats(run, estimator, lambda one: _run_one(args, one))
+    return _run_one(args, run)[0]
+
+
+def _run_one(args: argparse.Namespace, run: LOOCVRun) -> tuple[int, Store | None, Plan | None]:
+    """One ordinary local run: exit code, and the store and plan it finished with."""
     from tqdm import tqdm
 
     from .estimators import allowlist_from_env
@@ -194,7 +204,7 @@ def _run(args: argparse.Namespace) -> int:
                     f"{store.uri(plan.location.prefix)}; run the same command again to resume",
                     file=sys.stderr,
                 )
-                return EXIT_INTERRUPTED
+                return EXIT_INTERRUPTED, None, None
             except InvalidInput:
                 bar.close()
                 print(
@@ -205,7 +215,7 @@ def _run(args: argparse.Namespace) -> int:
         if outcome.skipped:
             print(f"resumed: {outcome.skipped} folds were already stored", file=sys.stderr)
         context = SummaryContext(run.metadata.name, run.spec, reused=outcome.skipped)
-        return _finish(store, plan, context)
+        return _finish(store, plan, context), store, plan
 
 
 def _finish(store: Store, plan: Plan, context: SummaryContext) -> int:

@@ -163,6 +163,12 @@ class StrategySpec(_Model):
     k: Annotated[int, Field(ge=2)] | None = Field(default=None, description="folds for KFold")
     shuffle: bool = Field(default=False, description="KFold: shuffle with execution.seed")
     subset: SubsetSpec | None = None
+    repeats: Annotated[int, Field(ge=2, le=20)] | None = Field(
+        default=None,
+        description="run the whole LOOCV this many times with seeds derived from "
+        "execution.seed, and report how stable the metrics and each prediction are "
+        "(estimators with a random_state only; local runs only for now)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> StrategySpec:

@@ -13,7 +13,7 @@ import io
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidInput
@@ -47,6 +47,7 @@ class RunArtifacts:
     hashed_ids: bool
     planned_samples: int  # samples the run was to hold out (summary.samples.total or folds)
     samples: Mapping[int, SampleRow]  # by row
+    metrics: Mapping[str, Any] = field(default_factory=dict)  # report.json summary.metrics
 
     @property
     def label(self) -> str:
@@ -150,6 +151,7 @@ def artifacts_of(report: Mapping[str, Any], predictions: str, source: str) -> Ru
         hashed_ids=bool((spec.get("privacy") or {}).get("hashSampleIds")),
         planned_samples=int(planned),
         samples=parse_predictions(predictions, classes, source),
+        metrics=dict(summary.get("metrics") or {}),
     )
 
 

@@ -255,6 +255,10 @@ class RunService:
                     f"{uri!r} is not s3://…: trainer pods and the operator must share the store",
                 )
             )
+        if spec.strategy.repeats is not None:
+            problems.append(
+                ("spec.strategy.repeats", "runs locally only for now: loocv run FILE --local")
+            )
         if spec.privacy.hash_sample_ids and spec.privacy.salt_secret_ref is None:
             problems.append(
                 (
