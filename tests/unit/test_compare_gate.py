@@ -223,3 +223,58 @@ def test_operator_status_carries_the_baseline_and_the_reason(tmp_path: Path) -> 
     assert status["baseline"]["baseline"] == "default/base/uid-base"
     gate = next(c for c in status["conditions"] if c["type"] == "GatePassed")
     assert gate["status"] == "False" and gate["reason"] == REASON_WORSE
+
+
+def _operator_run(tmp_path: Path, baseline: dict[str, Any]) -> Any:
+    """A whole operator run (fake Kubernetes, real trainer, local store) of a majority-class
+    dummy, judged against a stored GaussianNB run of those samples."""
+    from tests.unit.kube.test_service import UID, Clock, FakeKube, body, make_service, train
+
+    root = tmp_path / "store"
+    subset = {"indices": list(range(0, 150, 10))}  # 15 folds: 5 of each class
+    prod = copy.deepcopy(MANIFEST)
+    prod["metadata"] = {"name": "prod", "namespace": "ns"}
+    prod["spec"]["model"]["estimator"] = NB
+    prod["spec"]["strategy"] = {"subset": subset}
+    path = tmp_path / "prod.yaml"
+    path.write_text(yaml.safe_dump(prod))
+    assert main(["run", str(path), "--local", "--out", str(root), "--no-progress"]) == 0
+    kube, clock = FakeKube(), Clock()
+    service = make_service(kube, root, clock)
+    spec = body()["spec"] | {
+        "model": {"estimator": "sklearn.dummy.DummyClassifier"},
+        "strategy": {"subset": subset},
+        "gate": {"baseline": baseline},
+    }
+    service.admit(body(spec))
+    for _ in range(20):
+        for name in [n for n, j in kube.jobs.items() if "status" not in j]:
+            train(root, kube, name)
+        clock.now += 10
+        service.reconcile(UID)
+        if service.tracked() == []:
+            break
+    return kube
+
+
+def test_the_operator_fails_a_run_worse_than_its_baseline(tmp_path: Path) -> None:
+    kube = _operator_run(tmp_path, {"run": "prod"})
+    gate = kube.conditions()["GatePassed"]
+    assert gate["status"] == "False" and gate["reason"] == REASON_WORSE
+    assert "worse than baseline ns/prod/" in gate["message"]
+    baseline = kube.status["baseline"]
+    # Held out, a sample's class is the rarer in training: the majority-class dummy is wrong
+    # on all 15; GaussianNB is right on 14 of them.
+    assert baseline["b"] == 14 and baseline["c"] == 0
+    assert baseline["pValue"] == pytest.approx(1 / 2**14)
+    assert baseline["baseline"].startswith("ns/prod/local-")
+    assert kube.status["gate"]["passed"] is False
+    assert "GateFailed" in [e["reason"] for e in kube.events]
+
+
+def test_the_operator_fails_closed_when_the_baseline_cannot_be_read(tmp_path: Path) -> None:
+    kube = _operator_run(tmp_path, {"resultsUri": str(tmp_path / "no-such-run")})
+    gate = kube.conditions()["GatePassed"]
+    assert gate["status"] == "False" and gate["reason"] == REASON_UNAVAILABLE
+    assert "baseline unavailable" in gate["message"]
+    assert kube.status["baseline"]["passed"] is False
