@@ -197,3 +197,54 @@ def test_compare_reads_runs_from_s3(s3_bucket: str, tmp_path: Path) -> None:
     b = write_run(s3_bucket, "b", truth, pb)
     assert main(["compare", a, b, "--out", str(tmp_path)]) == 0
     assert json.loads((tmp_path / "compare.json").read_text())["mcnemar"]["b"] == 1
+
+
+def test_regression_runs_compare_mae_and_rmse_with_paired_intervals(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import yaml
+
+    out = tmp_path / "s"
+    for name, estimator, params in (
+        ("ols", "sklearn.linear_model.LinearRegression", {}),
+        ("ridge", "sklearn.linear_model.Ridge", {"alpha": 10.0}),
+    ):
+        document = {
+            "apiVersion": "loocv.dev/v1alpha1",
+            "kind": "LOOCVRun",
+            "metadata": {"name": name},
+            "spec": {
+                "dataset": {"builtin": "diabetes"},
+                "model": {"estimator": estimator, "params": params},
+            },
+        }
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(document))
+        assert main(["run", str(path), "--local", "--out", str(out), "--no-progress"]) == 0
+    a = next((out / "default" / "ols").iterdir())
+    b = next((out / "default" / "ridge").iterdir())
+    capsys.readouterr()
+    assert main(["compare", str(a), str(b), "--out", str(tmp_path / "c")]) == 0
+    data = json.loads((tmp_path / "c" / "compare.json").read_text())
+    assert data["mcnemar"] is None and data["pairedSamples"] == 442
+    diffs = {d["metric"]: d for d in data["differences"]}
+    ols = json.loads((a / "report.json").read_text())["summary"]["metrics"]
+    ridge = json.loads((b / "report.json").read_text())["summary"]["metrics"]
+    for key in ("mae", "rmse"):
+        assert diffs[key]["baseline"] == pytest.approx(ols[key])
+        assert diffs[key]["difference"] == pytest.approx(ridge[key] - ols[key])
+        low, high = diffs[key]["ci95"]
+        assert low <= diffs[key]["difference"] <= high
+    assert diffs["rmse"]["difference"] > 0  # heavy shrinkage on unscaled features hurts
+
+
+def test_missing_folds_in_a_report_are_said(tmp_path: Path) -> None:
+    truth = [0, 1] * 5
+    uri = write_run(tmp_path, "a", truth, list(truth), missing=(9,))
+    store = open_store(uri)
+    report = json.loads(store.get("report.json"))
+    report["summary"]["folds"] = {"missing": 1}
+    store.put("report.json", json.dumps(report).encode())
+    c = compare_runs(load_run(uri), load_run(write_run(tmp_path, "b", truth, list(truth))))
+    assert c.paired == 9
+    assert any("the baseline has 1 folds without a result" in n for n in c.notes)

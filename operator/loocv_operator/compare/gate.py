@@ -17,6 +17,7 @@ from ..spec import BaselineSpec
 from ..store import Store, open_store
 from .paired import Comparison, compare_runs
 from .runs import RunArtifacts, artifacts_of, latest_run, load_from
+from .stats import p_text
 
 if TYPE_CHECKING:
     from ..plan import Plan
@@ -65,14 +66,15 @@ class BaselineVerdict:
 
     def text(self) -> str:
         """One line for the terminal."""
-        if self.b is None:
+        if self.b is None or self.p_value is None:
             return f"FAILED: {'; '.join(self.failures)}"
         counted = f"{self.regressions} regressions"
+        left_out = f" ({self.excluded} left out: failed or missing)" if self.excluded else ""
         if self.max_regressions is not None:
             counted += f" (max {self.max_regressions})"
         return (
-            f"{self.baseline}: {self.paired} paired samples, b={self.b} right->wrong, "
-            f"c={self.c} wrong->right, one-sided p={self.p_value:.4g} (alpha {self.alpha:g}), "
+            f"{self.baseline}: {self.paired} paired samples{left_out}, b={self.b} right->wrong, "
+            f"c={self.c} wrong->right, one-sided p={p_text(self.p_value)} (alpha {self.alpha:g}), "
             f"{counted}: {'PASSED' if self.passed else 'FAILED'}"
         )
 
@@ -124,7 +126,8 @@ def judge(
     if test.p_worse <= spec.alpha:
         failures.append(
             f"worse than baseline {base.label}: {test.b} samples right->wrong, {test.c} "
-            f"wrong->right, one-sided exact McNemar p={test.p_worse:.4g} <= alpha {spec.alpha:g}"
+            f"wrong->right, one-sided exact McNemar p={p_text(test.p_worse)} "
+            f"<= alpha {spec.alpha:g}"
         )
         reason = REASON_WORSE
     if spec.max_regressions is not None and len(flips) > spec.max_regressions:

@@ -234,6 +234,12 @@ def compare_runs(baseline: RunArtifacts, candidate: RunArtifacts) -> Comparison:
     """Pair two runs of the same samples; InvalidInput names what differs if they are not."""
     rows, excluded = _excluded(baseline, candidate)
     notes = [text] if (text := excluded.text(len(rows))) else []
+    for role, run in (("baseline", baseline), ("candidate", candidate)):
+        if run.missing_folds:
+            notes.append(
+                f"the {role} has {run.missing_folds} folds without a result: their samples "
+                "have no row in its predictions.csv"
+            )
     if not rows:
         notes.append("no sample has a prediction in both runs: nothing to compare")
         return Comparison(baseline, candidate, 0, excluded, [], [], notes=notes)

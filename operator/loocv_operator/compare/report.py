@@ -11,7 +11,7 @@ from typing import Any
 
 from .paired import Comparison, Flip
 from .runs import RunArtifacts
-from .stats import PairedInterval
+from .stats import PairedInterval, p_text
 
 COMPARE_SCHEMA_VERSION = 1
 FLIPS_PRINTED = 10
@@ -108,10 +108,6 @@ def _n(value: float | None, digits: int = 4, sign: bool = False) -> str:
     return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
 
 
-def _p(value: float) -> str:
-    return f"{value:.4g}"
-
-
 def summary_text(comparison: Comparison) -> str:
     """What the terminal shows."""
     c = comparison
@@ -136,8 +132,8 @@ def summary_text(comparison: Comparison) -> str:
         rows.append(
             (
                 "McNemar",
-                f"b={t.b} right->wrong, c={t.c} wrong->right; exact p={_p(t.p_two_sided)} "
-                f"(two-sided), p={_p(t.p_worse)} (candidate worse)",
+                f"b={t.b} right->wrong, c={t.c} wrong->right; exact p={p_text(t.p_two_sided)} "
+                f"(two-sided), p={p_text(t.p_worse)} (candidate worse)",
             )
         )
     for name, m in zip(c.metric_names, c.metrics, strict=True):
@@ -228,8 +224,8 @@ def comparison_html(comparison: Comparison) -> str:
                         _n(c.accuracy_difference, sign=True),
                         str(t.b),
                         str(t.c),
-                        _p(t.p_two_sided),
-                        _p(t.p_worse),
+                        p_text(t.p_two_sided),
+                        p_text(t.p_worse),
                     ]
                 ],
             )

@@ -45,7 +45,7 @@ class RunArtifacts:
     task: str
     classes: tuple[str, ...]  # as strings, the way predictions.csv writes labels
     hashed_ids: bool
-    planned_samples: int  # samples the run was to hold out (summary.samples.total or folds)
+    missing_folds: int  # folds without a computed result (report.json summary.folds.missing)
     samples: Mapping[int, SampleRow]  # by row
     metrics: Mapping[str, Any] = field(default_factory=dict)  # report.json summary.metrics
 
@@ -138,7 +138,7 @@ def artifacts_of(report: Mapping[str, Any], predictions: str, source: str) -> Ru
     run = report.get("run") or {}
     spec = report.get("spec") or {}
     summary = report.get("summary") or {}
-    planned = (summary.get("samples") or {}).get("total") or report.get("nSamples") or 0
+    missing = (summary.get("folds") or {}).get("missing") or 0
     return RunArtifacts(
         source=source,
         namespace=str(run.get("namespace", "")),
@@ -149,7 +149,7 @@ def artifacts_of(report: Mapping[str, Any], predictions: str, source: str) -> Ru
         task=str(report["task"]),
         classes=classes,
         hashed_ids=bool((spec.get("privacy") or {}).get("hashSampleIds")),
-        planned_samples=int(planned),
+        missing_folds=int(missing),
         samples=parse_predictions(predictions, classes, source),
         metrics=dict(summary.get("metrics") or {}),
     )

@@ -52,6 +52,12 @@ def mcnemar_exact(b: int, c: int) -> McNemar:
     return McNemar(b=b, c=c, p_two_sided=float(two_sided), p_worse=float(_tail(n, b)))
 
 
+def p_text(value: float) -> str:
+    """4 significant digits, but never a p-value below 1 shown as 1."""
+    text = f"{value:.4g}"
+    return f"{value:.6f}" if text == "1" and value < 1 else text
+
+
 @dataclass(frozen=True)
 class PairedInterval:
     """candidate - baseline for one metric: the difference and its bootstrap interval."""
