@@ -270,7 +270,12 @@ def _validate(args: argparse.Namespace) -> int:
     except InvalidInput as exc:
         problems.append(str(exc))
     try:
-        estimator = build_estimator(spec.model, allowlist_from_env(args.allow), spec.execution.seed)
+        built = build_estimator(spec.model, allowlist_from_env(args.allow), spec.execution.seed)
+        if spec.strategy.repeats:
+            from .stability import check_repeatable
+
+            check_repeatable(run, built)
+        estimator = built
     except InvalidInput as exc:
         problems.append(str(exc))
     if not args.no_data:

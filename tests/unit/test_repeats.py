@@ -208,3 +208,13 @@ def test_the_operator_refuses_repeats_for_now(tmp_path: Path) -> None:
     invalid = kube.conditions()["Invalid"]
     assert invalid["status"] == "True" and "spec.strategy.repeats" in invalid["message"]
     assert kube.jobs == {}
+
+
+def test_validate_refuses_pointless_repeats_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = _manifest(tmp_path, {"estimator": "sklearn.naive_bayes.GaussianNB"})
+    assert main(["validate", manifest, "--no-data"]) == 2
+    captured = capsys.readouterr()
+    assert "spec.strategy.repeats" in captured.err and "ok" not in captured.out
+    assert main(["validate", _manifest(tmp_path, {"estimator": SGD}), "--no-data"]) == 0
