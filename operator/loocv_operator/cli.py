@@ -168,6 +168,9 @@ def _run_one(args: argparse.Namespace, run: LOOCVRun) -> tuple[int, Store | None
     with retry_notices(_stderr_notice):
         store.check()
         plan, runner = prepare(run, store, allowlist_from_env(args.allow))
+        from .compare.gate import check_applies
+
+        check_applies(plan)
         workers = args.workers or default_workers()
         print(
             f"{run.metadata.name}: {plan.n_folds} folds of {plan.n_samples} samples "

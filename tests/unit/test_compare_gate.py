@@ -278,3 +278,20 @@ def test_the_operator_fails_closed_when_the_baseline_cannot_be_read(tmp_path: Pa
     assert gate["status"] == "False" and gate["reason"] == REASON_UNAVAILABLE
     assert "baseline unavailable" in gate["message"]
     assert kube.status["baseline"]["passed"] is False
+
+
+def test_a_baseline_gate_on_a_regressor_is_refused_before_any_fold(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = copy.deepcopy(MANIFEST)
+    document["spec"] = {
+        "dataset": {"builtin": "diabetes"},
+        "model": {"estimator": "sklearn.linear_model.Ridge"},
+        "gate": {"baseline": {"run": "prod"}},
+    }
+    path = tmp_path / "ridge.yaml"
+    path.write_text(yaml.safe_dump(document))
+    assert main(["run", str(path), "--local", "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert "spec.gate.baseline: applies to classification runs" in err
+    assert not list((tmp_path / "s").glob("*/*/*/folds"))

@@ -152,6 +152,18 @@ def judge(
     )
 
 
+def check_applies(plan: Plan) -> None:
+    """Refuse, before any fold runs, a baseline gate the run could never pass: the paired
+    test compares right and wrong predictions, which a regression run has not."""
+    gate = plan.spec.gate
+    if gate is not None and gate.baseline is not None and plan.task != "classification":
+        raise InvalidInput(
+            "spec.gate.baseline",
+            f"applies to classification runs (the exact McNemar test on right/wrong "
+            f"predictions); this run is {plan.task}: compare with loocv compare instead",
+        )
+
+
 def find_baseline(
     spec: BaselineSpec,
     store: Store,
