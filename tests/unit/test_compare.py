@@ -14,6 +14,7 @@ import pytest
 
 from loocv_operator.cli import main
 from loocv_operator.compare.paired import compare_runs
+from loocv_operator.compare.report import comparison_json
 from loocv_operator.compare.runs import load_run
 from loocv_operator.compare.stats import mcnemar_exact
 from loocv_operator.store import open_store
@@ -140,6 +141,14 @@ def test_failed_and_missing_folds_are_excluded_and_said(tmp_path: Path) -> None:
     assert c.paired == 17
     assert (c.excluded.failed_baseline, c.excluded.missing_candidate, c.excluded.total) == (1, 2, 3)
     assert any("3 samples left out" in n and "covers 17" in n for n in c.notes)
+    excluded = comparison_json(c)["excluded"]
+    assert excluded == {
+        "total": 3,
+        "failedInBaseline": 1,
+        "failedInCandidate": 0,
+        "missingFromBaseline": 0,
+        "missingFromCandidate": 2,
+    }
 
 
 def test_cli_writes_json_and_escaped_html(

@@ -4,7 +4,6 @@ self-contained HTML page (no scripts, no CDN, no network; every user string esca
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
@@ -62,7 +61,13 @@ def comparison_json(comparison: Comparison) -> dict[str, Any]:
         "task": c.baseline.task,
         "hashedIds": c.baseline.hashed_ids,
         "pairedSamples": c.paired,
-        "excluded": asdict(c.excluded),
+        "excluded": {
+            "total": c.excluded.total,
+            "failedInBaseline": c.excluded.failed_baseline,
+            "failedInCandidate": c.excluded.failed_candidate,
+            "missingFromBaseline": c.excluded.missing_baseline,
+            "missingFromCandidate": c.excluded.missing_candidate,
+        },
         "notes": list(c.notes),
         "accuracy": None
         if c.accuracy_baseline is None
