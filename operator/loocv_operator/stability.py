@@ -29,6 +29,7 @@ from typing import Any
 from .compare.runs import RunArtifacts
 from .errors import InvalidInput
 from .spec import LOOCVRun
+from .store import Store
 
 FIELD = "spec.strategy.repeats"
 UNSTABLE_LISTED = 100  # samples named in report.json (the count is always complete)
@@ -288,7 +289,7 @@ def run_repeats(run: LOOCVRun, estimator: Any, run_one: RunOne) -> int:
     return 0
 
 
-def record_stability(store: Any, prefix: str, stability: Stability, title: str) -> list[str]:
+def record_stability(store: Store, prefix: str, stability: Stability, title: str) -> list[str]:
     """stability.json and stability.html beside repeat 0's report, and report.json's
     ``stability``; returns the addresses written."""
     data = stability.to_json()
