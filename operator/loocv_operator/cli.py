@@ -100,14 +100,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return operator_main(args_list[1:])
     args = build_parser().parse_args(args_list)
     try:
-        if args.command == "run":
-            return _run(args)
-        if args.command == "validate":
-            return _validate(args)
         if args.command == "compare":
             from .compare.command import compare_command
 
             return compare_command(args.baseline, args.candidate, args.out, args.endpoint)
+        if args.command == "run":
+            return _run(args)
+        if args.command == "validate":
+            return _validate(args)
         return _report(args)
     except ManifestError as exc:
         print(f"invalid manifest {args.manifest}:", file=sys.stderr)
