@@ -26,7 +26,7 @@ from .errors import (
     InvalidInput,
     StoreError,
 )
-from .spec import ManifestError
+from .spec import LOOCVRun, ManifestError
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -92,6 +92,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run_dir", help="the run's directory (holding plan.json), path or s3://")
     report.add_argument("--endpoint", help="S3 endpoint (else LOOCV_S3_ENDPOINT)")
 
+    compare = sub.add_parser(
+        "compare", help="compare two finished runs of the same data, sample by sample"
+    )
+    compare.add_argument("baseline", help="the baseline run's directory (path or s3://)")
+    compare.add_argument("candidate", help="the candidate run's directory (path or s3://)")
+    compare.add_argument(
+        "--out", default=".", help="directory for compare.json and compare.html (default: .)"
+    )
+    compare.add_argument("--endpoint", help="S3 endpoint (else LOOCV_S3_ENDPOINT)")
+
     sub.add_parser(
         "train", help="run one batch of a planned run (what the Jobs call)", add_help=False
     )
@@ -111,6 +121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return operator_main(args_list[1:])
     args = build_parser().parse_args(args_list)
     try:
+        if args.command == "compare":
+            from .compare.command import compare_command
+
+            return compare_command(args.baseline, args.candidate, args.out, args.endpoint)
         if args.command == "run":
             return _run(args)
         if args.command == "validate":
@@ -159,7 +173,17 @@ def _run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise InvalidInput("--workers", "must be at least 1")
     run = load_manifest(args.manifest)  # first: a bad manifest is refused before heavy imports
+    if run.spec.strategy.repeats:
+        from .estimators import allowlist_from_env, build_estimator
+        from .stability import run_repeats
 
+        estimator = build_estimator(run.spec.model, allowlist_from_env(args.allow))
+        return run_repeats(run, estimator, lambda one: _run_one(args, one))
+    return _run_one(args, run)[0]
+
+
+def _run_one(args: argparse.Namespace, run: LOOCVRun) -> tuple[int, Store | None, Plan | None]:
+    """One ordinary local run: exit code, and the store and plan it finished with."""
     from tqdm import tqdm
 
     from .estimators import allowlist_from_env
@@ -175,6 +199,9 @@ def _run(args: argparse.Namespace) -> int:
     with retry_notices(_stderr_notice):
         store.check()
         plan, runner = prepare(run, store, allowlist_from_env(args.allow))
+        from .compare.gate import check_applies
+
+        check_applies(plan)
         workers = args.workers or default_workers()
         print(
             f"{run.metadata.name}: {plan.n_folds} folds of {plan.n_samples} samples "
@@ -211,7 +238,7 @@ def _run(args: argparse.Namespace) -> int:
                     f"{store.uri(plan.location.prefix)}; run the same command again to resume",
                     file=sys.stderr,
                 )
-                return EXIT_INTERRUPTED
+                return EXIT_INTERRUPTED, None, None
             except InvalidInput:
                 bar.close()
                 print(
@@ -222,7 +249,7 @@ def _run(args: argparse.Namespace) -> int:
         if outcome.skipped:
             print(f"resumed: {outcome.skipped} folds were already stored", file=sys.stderr)
         context = SummaryContext(run.metadata.name, run.spec, reused=outcome.skipped)
-        return _finish(store, plan, context)
+        return _finish(store, plan, context), store, plan
 
 
 def _run_cluster(args: argparse.Namespace) -> int:
@@ -296,8 +323,21 @@ def _finish(store: Store, plan: Plan, context: SummaryContext) -> int:
     results = load_results(store, plan.location)
     summary = summarize(plan, results)
     verdict = evaluate_gate(plan.spec.gate, summary)
+    from .compare.gate import combine, judge_run, record_baseline
+
+    storage = plan.spec.storage
+    baseline = judge_run(store, plan, results, storage.endpoint)
+    if baseline is not None:
+        verdict = combine(verdict, baseline)
     artifacts = write_report(store, plan, results, summary, verdict)
+    if baseline is not None:
+        record_baseline(store, plan.location.artifact("report.json"), baseline)
     print(render_summary(context, summary, verdict, artifacts))
+    if baseline is not None:
+        print(
+            f"\nbaseline: {baseline.text()}"
+            + (f"\n  ({baseline.resolved})" if baseline.resolved else "")
+        )
     outcome = outcome_of(summary, verdict)
     if outcome.message:
         print(f"\n{outcome.message}", file=sys.stderr)
@@ -323,7 +363,12 @@ def _validate(args: argparse.Namespace) -> int:
     except InvalidInput as exc:
         problems.append(str(exc))
     try:
-        estimator = build_estimator(spec.model, allowlist_from_env(args.allow), spec.execution.seed)
+        built = build_estimator(spec.model, allowlist_from_env(args.allow), spec.execution.seed)
+        if spec.strategy.repeats:
+            from .stability import check_repeatable
+
+            check_repeatable(run, built)
+        estimator = built
     except InvalidInput as exc:
         problems.append(str(exc))
     if not args.no_data:

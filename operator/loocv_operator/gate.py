@@ -27,13 +27,16 @@ class GateVerdict:
     failures: list[str] = field(default_factory=list)  # one reason per breached threshold
     evaluated: bool = True  # False when the manifest has no gate (then passed is True)
     incomplete: bool = False  # folds are missing beyond what the gate allows
+    reason_override: str | None = None  # a failed baseline comparison names its own reason
 
     @property
     def reason(self) -> str:
         """The GatePassed condition's reason: incomplete results are named as such."""
         if self.passed:
             return REASON_MET
-        return REASON_INCOMPLETE if self.incomplete else REASON_BREACHED
+        if self.incomplete:
+            return REASON_INCOMPLETE
+        return self.reason_override or REASON_BREACHED
 
 
 def missing_text(summary: Mapping[str, Any]) -> str | None:

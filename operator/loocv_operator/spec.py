@@ -163,6 +163,12 @@ class StrategySpec(_Model):
     k: Annotated[int, Field(ge=2)] | None = Field(default=None, description="folds for KFold")
     shuffle: bool = Field(default=False, description="KFold: shuffle with execution.seed")
     subset: SubsetSpec | None = None
+    repeats: Annotated[int, Field(ge=2, le=20)] | None = Field(
+        default=None,
+        description="run the whole LOOCV this many times with seeds derived from "
+        "execution.seed, and report how stable the metrics and each prediction are "
+        "(estimators with a random_state only; local runs only for now)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> StrategySpec:
@@ -277,6 +283,36 @@ class CountBound(_Model):
     max: Annotated[int, Field(ge=0)]
 
 
+class BaselineSpec(_Model):
+    """A baseline run of the same samples, compared sample by sample: the run fails if it is
+    significantly worse (one-sided exact McNemar test at alpha) or if more than
+    maxRegressions samples went from right to wrong."""
+
+    run: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253)] | None = Field(
+        default=None, description="a LOOCVRun in the same namespace (its newest stored report)"
+    )
+    results_uri: Annotated[str, Field(min_length=1)] | None = Field(
+        default=None, description="a finished run's directory (s3://… or a path)"
+    )
+    max_regressions: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="samples allowed to go from right to wrong"
+    )
+    alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
+        default=0.05, description="significance level of the one-sided McNemar test"
+    )
+    classes: list[LabelValue] | None = Field(
+        default=None,
+        min_length=1,
+        description="count regressions only among samples of these true classes",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> BaselineSpec:
+        if (self.run is None) == (self.results_uri is None):
+            raise ValueError("give exactly one of 'run' or 'resultsUri'")
+        return self
+
+
 class GateSpec(_Model):
     """Thresholds a run must meet; a breach fails the gate (exit 3, GatePassed=False)."""
 
@@ -295,6 +331,7 @@ class GateSpec(_Model):
         description="folds allowed to have no readable result (default 0: a gate over "
         "incomplete results fails)",
     )
+    baseline: BaselineSpec | None = None
 
     @model_validator(mode="after")
     def _some_threshold(self) -> GateSpec:

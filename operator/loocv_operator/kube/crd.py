@@ -65,6 +65,12 @@ CROSS_FIELD_RULES: dict[str, list[dict[str, str]]] = {
             "message": "give exactly one of 'indices', 'labels' or 'stratifiedSample'",
         }
     ],
+    "BaselineSpec": [
+        {
+            "rule": "has(self.run) != has(self.resultsUri)",
+            "message": "give exactly one of 'run' or 'resultsUri'",
+        }
+    ],
     "GateSpec": [
         {
             "rule": " || ".join(
@@ -124,6 +130,10 @@ class _Converter:
         if "const" in node:
             node = {**node, "enum": [node["const"]]}
         out: dict[str, Any] = {k: copy.deepcopy(node[k]) for k in _KEEP if k in node}
+        # JSON Schema's numeric exclusive bounds are booleans beside the bound in OpenAPI v3.0
+        for bound, exclusive in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
+            if not isinstance(out.get(exclusive, True), bool):
+                out[bound], out[exclusive] = out[exclusive], True
         kind = node.get("type")
         if kind == "object":
             out["type"] = "object"

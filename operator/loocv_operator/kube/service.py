@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..batching import ProbeTiming, size_from_probe
+from ..compare.gate import combine, judge_run, record_baseline
 from ..datasets import Dataset, load_dataset
 from ..errors import InvalidInput, StoreError
 from ..estimators import build_estimator
@@ -264,6 +265,10 @@ class RunService:
                     "spec.storage.uri",
                     f"{uri!r} is not s3://…: trainer pods and the operator must share the store",
                 )
+            )
+        if spec.strategy.repeats is not None:
+            problems.append(
+                ("spec.strategy.repeats", "runs locally only for now: loocv run FILE --local")
             )
         if spec.privacy.hash_sample_ids and spec.privacy.salt_secret_ref is None:
             problems.append(
@@ -800,7 +805,13 @@ class RunService:
         state.summary, state.summary_stale = summary, False
         verdict = evaluate_gate(plan.spec.gate, summary)
         results = [state.results[i] for i in sorted(state.results)]
+        endpoint = plan.spec.storage.endpoint or self.settings.s3_endpoint
+        baseline = judge_run(state.store, plan, results, endpoint)
+        if baseline is not None:
+            verdict = combine(verdict, baseline)
         write_report(state.store, plan, results, summary, verdict)
+        if baseline is not None:
+            record_baseline(state.store, plan.location.artifact("report.json"), baseline)
         folds, job_counts = self._counts(state, jobs, decision, finished=True)
         view = RunView(
             generation=state.generation,
@@ -813,6 +824,7 @@ class RunService:
             halted=state.halted,
             halt_reason=state.halt_reason,
             batching=state.plan.batching.to_json(),
+            baseline=baseline.to_json() if baseline is not None else None,
         )
         new = build_status(state.status, view, self.now())
         state.status = self._write_status(state.ref, state.status, new)

@@ -114,6 +114,29 @@ class BatchingStatus(_Wire):
     message: Annotated[str, Field(max_length=1024)] | None = None
 
 
+class BaselineStatus(_Wire):
+    """The comparison with ``gate.baseline``: b regressions (baseline right, this run wrong),
+    c improvements, the one-sided exact McNemar p-value and the run compared with."""
+
+    passed: bool
+    reason: Annotated[str, Field(max_length=64)]
+    baseline: Annotated[str, Field(max_length=1024)] | None = Field(
+        default=None, description="namespace/name/uid of the baseline run used"
+    )
+    source: Annotated[str, Field(max_length=2048)] | None = None
+    b: NonNegative | None = Field(default=None, description="baseline right, this run wrong")
+    c: NonNegative | None = Field(default=None, description="baseline wrong, this run right")
+    p_value: float | None = Field(default=None, description="one-sided: this run is worse")
+    regressions: NonNegative | None = Field(
+        default=None, description="right -> wrong, in gate.baseline.classes if given"
+    )
+    paired_samples: NonNegative = 0
+    excluded_samples: NonNegative = 0
+    alpha: float | None = None
+    max_regressions: NonNegative | None = None
+    message: Annotated[str, Field(max_length=1024)] | None = None
+
+
 class WorstSample(_Wire):
     id: str
     loss: float | None = None
@@ -133,6 +156,7 @@ class LOOCVRunStatus(_Wire):
     results_uri: str | None = None
     fast_path: str | None = Field(default=None, description="how folds were computed")
     batching: BatchingStatus | None = None
+    baseline: BaselineStatus | None = None
     conditions: Annotated[list[Condition], Field(max_length=MAX_CONDITIONS)] = Field(
         default_factory=list,
         json_schema_extra={
@@ -162,6 +186,7 @@ class RunView:
     waiting: str | None = None  # why pods are not running (image pull, missing Secret)
     unschedulable: str | None = None  # the scheduler's word on a pod no node can take
     batching: Mapping[str, Any] | None = None  # Batching.to_json() of the plan
+    baseline: Mapping[str, Any] | None = None  # compare.gate.BaselineVerdict.to_json()
 
 
 def _finite(value: Any) -> float | None:
@@ -335,6 +360,7 @@ def build_status(
         results_uri=view.results_uri,
         fast_path=fast_path_of(view.summary),
         batching=batching_of(view.batching),
+        baseline=baseline_of(view.baseline) if view.finished else None,
         conditions=[Condition.model_validate(c) for c in conditions],
     )
     return dump(status)
@@ -349,6 +375,27 @@ def batching_of(batching: Mapping[str, Any] | None) -> BatchingStatus | None:
     for key in ("perFoldSeconds", "podOverheadSeconds"):
         data[key] = _finite(data.get(key))
     return BatchingStatus.model_validate(data)
+
+
+def baseline_of(baseline: Mapping[str, Any] | None) -> BaselineStatus | None:
+    if not baseline:
+        return None
+    failures = [str(f) for f in baseline.get("failures") or []]
+    return BaselineStatus(
+        passed=bool(baseline.get("passed")),
+        reason=str(baseline.get("reason"))[:64],
+        baseline=baseline.get("baseline"),
+        source=(baseline.get("source") or None) and str(baseline["source"])[:2048],
+        b=baseline.get("b"),
+        c=baseline.get("c"),
+        p_value=_finite(baseline.get("pValue")),
+        regressions=baseline.get("regressions"),
+        paired_samples=int(baseline.get("pairedSamples") or 0),
+        excluded_samples=int(baseline.get("excludedSamples") or 0),
+        alpha=_finite(baseline.get("alpha")),
+        max_regressions=baseline.get("maxRegressions"),
+        message="; ".join(failures)[:1024] or None,
+    )
 
 
 def pending_status(

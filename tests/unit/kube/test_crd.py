@@ -36,8 +36,17 @@ def strict(schema: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = strict(value)
         elif key in ("allOf", "anyOf", "oneOf"):
             out[key] = [strict(v) for v in value]
+        elif key in ("exclusiveMinimum", "exclusiveMaximum") and isinstance(value, bool):
+            # OpenAPI v3.0 (Kubernetes): a flag on minimum/maximum; draft 7: the bound itself
+            bound = schema["minimum" if key == "exclusiveMinimum" else "maximum"]
+            out[key] = bound if value else None
         elif not key.startswith("x-kubernetes-"):
             out[key] = value
+    for key in ("exclusiveMinimum", "exclusiveMaximum"):
+        if key in out and out[key] is not None:
+            out.pop("minimum" if key == "exclusiveMinimum" else "maximum", None)
+        elif key in out:
+            del out[key]
     if "properties" in schema and schema.get("type") == "object":
         out["additionalProperties"] = False
     return out
