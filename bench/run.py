@@ -233,7 +233,7 @@ def _params(est: BaseEstimator) -> dict[str, Any]:
 
 def part1(repeats: int) -> list[str]:
     rows = [
-        "| model | data (n×p) | claimed by fast path | fast path | cross_val_predict n_jobs=1 | **speed-up** | local run, fastPath auto (incl. writing n fold files) | speed-up | RidgeCV LOO | max \\|Δ\\| vs brute | labels equal |",
+        "| model | data (n×p) | claimed by fast path | fast path | cross_val_predict n_jobs=1 | **speed-up** | local run, fastPath auto (plan, trial fit, segments written and read back) | speed-up | RidgeCV LOO | max \\|Δ\\| vs brute | labels equal |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for case in FAST_CASES:

@@ -105,7 +105,7 @@ def section(repeats: int) -> list[str]:
         "`cross_val_predict(make_pipeline(StandardScaler(), LogisticRegression(C=1.0, "
         "max_iter=1000)), X, y, cv=LeaveOneOut(), n_jobs=2)`; `loocv run` is `loocv run "
         "examples/breast-cancer-logreg.yaml --local --out <fresh dir> --no-progress` (plan, 569 "
-        "folds on 2 workers, one file per fold, aggregation, gate, report.json, predictions.csv, "
+        "folds on 2 workers written in segments, aggregation, gate, report.json, predictions.csv, "
         "report.html); `loocv report` rebuilds the report of that run from its 569 stored folds.",
         "",
         "| command | median (each round) | target |",
