@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-from loocv_operator.segments import segments_prefix
+from loocv_operator.segments import decode, encode, segments_prefix
 from loocv_operator.store import RunLocation
 
 
@@ -14,26 +15,36 @@ def segment_files(root: Path, location: RunLocation) -> list[Path]:
     return sorted((root / segments_prefix(location)).glob("*.json"))
 
 
+def header_of(path: Path) -> dict[str, Any]:
+    """The segment's first line (its header: run, batch, attempt, indices, summary)."""
+    header: dict[str, Any] = json.loads(path.read_bytes().split(b"\n", 1)[0])
+    return header
+
+
 def segment_holding(root: Path, location: RunLocation, index: int) -> Path:
     for path in segment_files(root, location):
-        if index in json.loads(path.read_text())["indices"]:
+        if index in header_of(path)["indices"]:
             return path
     raise LookupError(f"no segment holds fold {index}")
 
 
 def drop_fold(root: Path, location: RunLocation, index: int) -> None:
-    """Rewrite the segment without that fold: the fold is missing, the others stay."""
+    """Rewrite the segment without that fold: the fold is missing, the others stay. The
+    rewritten segment has no summary (readers summarise its rows)."""
     path = segment_holding(root, location, index)
-    data = json.loads(path.read_text())
-    data["folds"] = [f for f in data["folds"] if f["index"] != index]
-    data["indices"] = [f["index"] for f in data["folds"]]
-    path.write_text(json.dumps(data))
+    header = header_of(path)
+    segment = decode(path.name, path.read_bytes())
+    kept = [f for f in segment.folds if f.index != index]
+    raw = encode(
+        location, header["batch"], header["attempt"], header["seq"], header["writer"], kept
+    )
+    path.write_bytes(raw)
 
 
 def truncate_segment(root: Path, location: RunLocation, index: int) -> list[int]:
     """Cut the segment holding ``index`` short; returns the folds it held (now unreadable)."""
     path = segment_holding(root, location, index)
-    held: list[int] = json.loads(path.read_text())["indices"]
+    held: list[int] = header_of(path)["indices"]
     path.write_bytes(path.read_bytes()[:40])
     return held
 
@@ -43,7 +54,7 @@ def stored_fold_count(root: Path) -> int:
     total = 0
     for path in root.rglob("segments/*.json"):
         try:
-            total += len(json.loads(path.read_text())["indices"])
+            total += len(header_of(path)["indices"])
         except ValueError:
             continue
     return total

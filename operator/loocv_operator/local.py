@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from . import __version__, trainer
+from .columns import SummaryFrame
 from .datasets import Dataset, load_dataset
 from .errors import InvalidInput
 from .estimators import build_estimator
@@ -186,7 +187,8 @@ def execute(
     if progress and done:
         progress(len(done))
     if runner.fast is not None and indices:
-        with limit_math_threads(), SegmentWriter(store, plan.location, batch=0) as writer:
+        frame = SummaryFrame.of(plan.task, plan.classes, plan.n_folds)
+        with limit_math_threads(), SegmentWriter(store, plan.location, 0, frame=frame) as writer:
             outcome, indices = fast_pass(runner, indices, writer)
         totals[0] = outcome.computed
         if progress:

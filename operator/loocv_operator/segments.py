@@ -15,6 +15,12 @@ retry — never overwrite each other:
 
 Readers (``ledger.py``) count every fold exactly once by a deterministic rule: the segment
 whose key sorts first wins.
+
+A segment is two lines of strict JSON: a small *header* (run, batch, attempt, the fold
+indices, the mergeable summary of its folds, partial.py, and the length and CRC-32 of the
+rest), then the *body* with every fold's rows. A reader that wants progress or pooled
+metrics (summaries.py) parses the header only; the checksum makes a torn or edited body
+unreadable for it too, so both readers agree on which folds are stored.
 """
 
 from __future__ import annotations
@@ -23,15 +29,20 @@ import json
 import os
 import secrets
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+from .columns import SummaryFrame
+from .partial import summarize_folds, to_json
 from .results import FoldResult
 from .store import RunLocation, Store
 
-LAYOUT_VERSION = 2  # 1: one object per fold (folds/<index>.json); 2: segments
+# 1: one object per fold (folds/<index>.json); 2: segments; 3: segments whose first line
+# is a header with their folds' mergeable summary
+LAYOUT_VERSION = 3
 SEGMENTS_DIR = "segments/"
 CHECKPOINT_SECONDS = float(os.environ.get("LOOCV_CHECKPOINT_SECONDS", "2.0"))
 MAX_FOLDS = int(os.environ.get("LOOCV_CHECKPOINT_FOLDS", "1000"))
@@ -51,6 +62,17 @@ def new_writer_id() -> str:
     return f"{os.getpid()}{secrets.token_hex(3)}"
 
 
+def segment_summary(folds: list[FoldResult], frame: SummaryFrame | None) -> dict[str, Any] | None:
+    """The folds' partial summary as JSON. Without the plan's frame (the operator's not-run
+    records) only folds with no evaluated sample can be summarised; otherwise None, and
+    readers summarise the rows themselves."""
+    if frame is None:
+        if any(f.ok and any(s.y_pred is not None for s in f.samples) for f in folds):
+            return None
+        frame = SummaryFrame("regression")
+    return to_json(summarize_folds(folds, frame))
+
+
 def encode(
     location: RunLocation,
     batch: int,
@@ -58,10 +80,14 @@ def encode(
     seq: int,
     writer: str,
     folds: list[FoldResult],
+    frame: SummaryFrame | None = None,
 ) -> bytes:
-    """The segment's bytes: one strict-JSON document, encoded in one call (a call per fold
-    cost more than the fast paths' whole computation)."""
-    document = {
+    """The segment's bytes: the header line, then the body (every fold), each encoded in
+    one call (a call per fold cost more than the fast paths' whole computation)."""
+    body = json.dumps(
+        {"folds": [f.to_dict() for f in folds]}, separators=(",", ":"), allow_nan=False
+    ).encode()
+    header = {
         "layout": LAYOUT_VERSION,
         "run": location.prefix.rstrip("/"),
         "batch": batch,
@@ -69,9 +95,20 @@ def encode(
         "seq": seq,
         "writer": writer,
         "indices": [f.index for f in folds],
-        "folds": [f.to_dict() for f in folds],
+        "summary": segment_summary(folds, frame),
+        "body": {"bytes": len(body), "crc32": zlib.crc32(body)},
     }
-    return json.dumps(document, separators=(",", ":"), allow_nan=False).encode()
+    head = json.dumps(header, separators=(",", ":"), allow_nan=False).encode()
+    return head + b"\n" + body
+
+
+@dataclass(frozen=True)
+class SegmentHeader:
+    key: str
+    batch: int
+    attempt: int
+    indices: list[int]
+    summary: dict[str, Any] | None  # partial.to_json of its folds, None if not summarised
 
 
 @dataclass(frozen=True)
@@ -82,14 +119,38 @@ class Segment:
     folds: list[FoldResult]
 
 
+def _split(key: str, raw: bytes) -> tuple[dict[str, Any], bytes]:
+    head, newline, body = raw.partition(b"\n")
+    if not newline:
+        raise ValueError(f"{key}: not a layout-{LAYOUT_VERSION} segment (no header line)")
+    header: dict[str, Any] = json.loads(head)
+    if not isinstance(header, dict) or header.get("layout") != LAYOUT_VERSION:
+        raise ValueError(f"{key}: not a layout-{LAYOUT_VERSION} segment")
+    size = header["body"]
+    if len(body) != int(size["bytes"]) or zlib.crc32(body) != int(size["crc32"]):
+        raise ValueError(f"{key}: torn or edited (its body does not match its header)")
+    return header, body
+
+
+def decode_header(key: str, raw: bytes) -> SegmentHeader:
+    """The header only, after checking the body is whole (no row is parsed). Raises like
+    decode."""
+    header, _ = _split(key, raw)
+    indices = [int(i) for i in header["indices"]]
+    summary = header.get("summary")
+    if summary is not None and not isinstance(summary, dict):
+        raise TypeError(f"{key}: its summary is not an object")
+    return SegmentHeader(key, int(header["batch"]), int(header["attempt"]), indices, summary)
+
+
 def decode(key: str, raw: bytes) -> Segment:
     """Raises ValueError (or KeyError/TypeError) for anything that is not a whole segment:
     a truncated or hand-edited object is unreadable, and its folds count as missing."""
-    data: dict[str, Any] = json.loads(raw)
-    if data.get("layout") != LAYOUT_VERSION:
-        raise ValueError(f"{key}: not a layout-{LAYOUT_VERSION} segment")
-    folds = [FoldResult.from_dict(f) for f in data["folds"]]
-    return Segment(key, int(data["batch"]), int(data["attempt"]), folds)
+    header, body = _split(key, raw)
+    folds = [FoldResult.from_dict(f) for f in json.loads(body)["folds"]]
+    if [f.index for f in folds] != [int(i) for i in header["indices"]]:
+        raise ValueError(f"{key}: its folds are not the ones its header names")
+    return Segment(key, int(header["batch"]), int(header["attempt"]), folds)
 
 
 class SegmentWriter:
@@ -104,8 +165,10 @@ class SegmentWriter:
         checkpoint_seconds: float = CHECKPOINT_SECONDS,
         max_folds: int = MAX_FOLDS,
         clock: Callable[[], float] = time.monotonic,
+        frame: SummaryFrame | None = None,
     ) -> None:
         self.store = store
+        self.frame = frame  # the plan's task and classes, for each segment's summary
         self.location = location
         self.batch = batch
         self.attempt = attempt
@@ -134,7 +197,13 @@ class SegmentWriter:
             self.store.put(
                 key,
                 encode(
-                    self.location, self.batch, self.attempt, self.seq, self.writer, self._buffer
+                    self.location,
+                    self.batch,
+                    self.attempt,
+                    self.seq,
+                    self.writer,
+                    self._buffer,
+                    self.frame,
                 ),
             )
             self.seq += 1

@@ -33,6 +33,7 @@ from sklearn import config_context, get_config
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
+from .columns import SummaryFrame
 from .datasets import Dataset, load_dataset
 from .errors import EXIT_ERROR, EXIT_INVALID, EXIT_OK, InvalidInput, StoreError
 from .estimators import allowlist_from_env, build_estimator
@@ -374,7 +375,8 @@ def run_folds(
     first: FoldError | None = None
     mixed = False
     done = stored_folds(store, plan, indices) if check_store else set()
-    with SegmentWriter(store, plan.location, batch, attempt) as writer:
+    frame = SummaryFrame.of(plan.task, plan.classes, plan.n_folds)
+    with SegmentWriter(store, plan.location, batch, attempt, frame=frame) as writer:
         outcome, rest = fast_pass(runner, indices, writer, done)
         computed = outcome.computed
         for index in rest:

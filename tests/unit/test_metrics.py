@@ -25,7 +25,7 @@ from sklearn.model_selection import KFold, LeaveOneOut, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from loocv_operator import metrics
+from loocv_operator import metrics, stats
 from loocv_operator.folds import Fold
 from loocv_operator.metrics import (
     Aggregator,
@@ -304,9 +304,9 @@ def test_large_regression_intervals_track_the_exact_bootstrap(
     rng = np.random.default_rng(3)
     y = rng.normal(size=3000)
     predicted = y + rng.normal(scale=0.5, size=3000)
-    exact = metrics._regression_cis(y, predicted, 1000, 0)
-    monkeypatch.setattr(metrics, "BOOTSTRAP_EXACT_MAX", 100)
-    approximate = metrics._regression_cis(y, predicted, 1000, 0)
+    exact = stats.regression_cis(y, predicted, 1000, 0)
+    monkeypatch.setattr(stats, "BOOTSTRAP_EXACT_MAX", 100)
+    approximate = stats.regression_cis(y, predicted, 1000, 0)
     for key in ("mae", "rmse", "r2"):
         width = exact[key][1] - exact[key][0]
         assert approximate[key][0] == pytest.approx(exact[key][0], abs=0.1 * width)

@@ -50,7 +50,7 @@ def test_a_segment_is_written_per_checkpoint(tmp_path: Path) -> None:
     assert len(keys) == 3  # and the rest at the end
     assert all(k.rsplit("/", 1)[1].startswith("000003-001-") for k in keys)
     assert [r.index for r in load_results(store, LOCATION)] == list(range(8))
-    head = json.loads(store.get(keys[0]))
+    head = json.loads(store.get(keys[0]).split(b"\n", 1)[0])
     assert (head["run"], head["batch"], head["attempt"], head["indices"]) == (
         "ns/run/key",
         3,
