@@ -52,6 +52,7 @@ from loocv_operator.store import LocalStore
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "benchmarks.md"
+MERGE_HEADING = "## 7. Merging segment summaries (issue 12)"
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -545,6 +546,90 @@ def part5(n: int, repeats: int) -> list[str]:
     ]
 
 
+# --- (7) merging segment summaries ----------------------------------------------------------
+
+
+def part7(n: int, repeats: int) -> list[str]:
+    """The operator's view of n folds: read every segment's header from a local store and
+    merge the summaries (summaries.merged_summary), against the ledger parsing every row."""
+    from loocv_operator.columns import SummaryFrame
+    from loocv_operator.ledger import ResultsLedger
+    from loocv_operator.partial import merge as merge_parts
+    from loocv_operator.segments import SegmentWriter
+    from loocv_operator.store import RunLocation
+    from loocv_operator.summaries import MergedSummary, SummaryLedger, merged_summary
+
+    classes = [0, 1, 2]
+    rng = np.random.RandomState(0)
+    proba = rng.dirichlet([1, 1, 1], size=n)
+    truth = rng.randint(0, 3, size=n)
+    frame = SummaryFrame.of("classification", classes, n)
+    rows = []
+    for size in (100, 1000):
+        work = Path(tempfile.mkdtemp(prefix="loocv-bench-merge-"))
+        store = LocalStore(work)
+        location = RunLocation("bench", "merge", str(size))
+        with SegmentWriter(store, location, 0, max_folds=size, frame=frame) as writer:
+            for i in range(n):
+                writer.add(
+                    FoldResult(
+                        index=i,
+                        samples=[
+                            SampleResult(
+                                i,
+                                str(i),
+                                int(truth[i]),
+                                int(proba[i].argmax()),
+                                proba[i].tolist(),
+                                float(-np.log(max(proba[i, truth[i]], 1e-15))),
+                            )
+                        ],
+                        fit_seconds=0.01,
+                        predict_seconds=0.001,
+                    )
+                )
+
+        def merge(store: LocalStore = store, location: RunLocation = location) -> Any:
+            return merged_summary(store, location, frame)
+
+        def rows_ledger(store: LocalStore = store, location: RunLocation = location) -> Any:
+            ledger = ResultsLedger(store, location)
+            ledger.refresh()
+            agg = Aggregator("classification", classes, n)
+            for r in ledger.ordered():
+                agg.add(r)
+            return agg.summary()
+
+        ledger = SummaryLedger(store, location, frame)
+        ledger.refresh()
+        parts = [c.partial for c in ledger._contributions.values() if c.partial is not None]
+
+        def merge_only(parts: list[Any] = parts) -> Any:
+            return MergedSummary(frame, merge_parts(parts), frozenset()).summary()
+
+        t, v = interleaved(
+            {"merge": merge, "rows": rows_ledger, "only": merge_only},
+            {"merge": repeats, "rows": repeats, "only": repeats},
+        )
+        merged, stored = v["merge"]
+        same = merged.summary().metrics.accuracy == v["rows"]["metrics"]["accuracy"]
+        segments = len(store.list(location.prefix + "segments/"))
+        rows.append(
+            f"| {n:,} folds in {segments:,} segments of {size} | {fmt_s(t['only'])} | {fmt_s(t['merge'])} | "
+            f"{fmt_s(t['rows'])} | {t['rows'] / t['merge']:.0f}× | {len(stored):,} | "
+            f"{'yes' if same else '**NO**'} | merge ≤ 0.5 s |"
+        )
+        print(rows[-1], file=sys.stderr)
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+    return [
+        "| what | merge of the summaries + summary() | merged_summary (list, read headers, merge) | ledger + Aggregator (every row) | ratio | folds counted | accuracy equal | target |",
+        "|---|---|---|---|---|---|---|---|",
+        *rows,
+    ]
+
+
 # --- the document ----------------------------------------------------------------------------
 
 
@@ -571,8 +656,30 @@ def main(argv: list[str] | None = None) -> int:
         const="no",
         help="part 4: do not run it; the document shows the last saved bench/results/operator_scale.md",
     )
+    parser.add_argument(
+        "--merge-only", action="store_true", help="only part 7, spliced into the document"
+    )
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
+    if args.merge_only:
+        from bench.startup import splice
+
+        lines = [
+            MERGE_HEADING,
+            "",
+            f"`python -m bench --merge-only --repeats {args.repeats}` on "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; machine: {cpu_model()}, "
+            f"{os.cpu_count()} cores, load {loadavg()}. The segments are written by the trainer's "
+            "SegmentWriter (one sample per fold, three classes, probabilities) into a local store; "
+            "`merged_summary` lists them, reads each one's header line (the body is checked by length "
+            "and CRC-32, never parsed) and merges the partial summaries; the reference reads every row "
+            "through the ledger into the Aggregator, as the operator did.",
+            "",
+            *part7(args.folds, args.repeats),
+        ]
+        splice(lines, args.out, MERGE_HEADING)
+        print("\n".join(lines))
+        return 0
     multiprocessing.set_start_method("fork", force=True)
     limits = threadpool_limits(limits=1)
     load_before = loadavg()
@@ -581,6 +688,7 @@ def main(argv: list[str] | None = None) -> int:
     p2 = part2(args.repeats)
     p3 = part3(args.repeats)
     p5 = part5(args.folds, args.repeats)
+    p7 = part7(args.folds, args.repeats)
     from bench import startup  # fresh processes timed from outside
 
     p6 = startup.section(max(5, args.repeats))
@@ -661,6 +769,16 @@ def main(argv: list[str] | None = None) -> int:
         *p5,
         "",
         *p6,
+        "",
+        MERGE_HEADING,
+        "",
+        "`python -m bench --merge-only` rewrites only this section. The segments are written by the trainer's "
+        "SegmentWriter (one sample per fold, three classes, probabilities) into a local store; `merged_summary` "
+        "lists them, reads each one's header line (the body is checked by length and CRC-32, never parsed) and "
+        "merges the partial summaries; the reference reads every row through the ledger into the Aggregator, as "
+        "the operator did.",
+        "",
+        *p7,
         "",
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)

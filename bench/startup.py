@@ -125,12 +125,12 @@ def section(repeats: int) -> list[str]:
     ]
 
 
-def splice(lines: list[str], doc: Path = DOC) -> None:
-    """Replace (or append) this part's section in the benchmarks document."""
+def splice(lines: list[str], doc: Path = DOC, heading: str = HEADING) -> None:
+    """Replace (or append) a part's section (by its heading) in the benchmarks document."""
     text = doc.read_text() if doc.is_file() else "# Benchmarks\n"
     block = "\n".join(lines) + "\n"
-    if HEADING in text:
-        head, rest = text.split(HEADING, 1)
+    if heading in text:
+        head, rest = text.split(heading, 1)
         tail = rest.split("\n## ", 1)
         text = head + block + ("\n## " + tail[1] if len(tail) > 1 else "")
     else:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from loocv_operator.segments import decode, encode, segments_prefix
+from loocv_operator.segments import decode, encode, indices_of, segments_prefix
 from loocv_operator.store import RunLocation
 
 
@@ -23,7 +23,7 @@ def header_of(path: Path) -> dict[str, Any]:
 
 def segment_holding(root: Path, location: RunLocation, index: int) -> Path:
     for path in segment_files(root, location):
-        if index in header_of(path)["indices"]:
+        if index in indices_of(header_of(path)["indices"]):
             return path
     raise LookupError(f"no segment holds fold {index}")
 
@@ -44,7 +44,7 @@ def drop_fold(root: Path, location: RunLocation, index: int) -> None:
 def truncate_segment(root: Path, location: RunLocation, index: int) -> list[int]:
     """Cut the segment holding ``index`` short; returns the folds it held (now unreadable)."""
     path = segment_holding(root, location, index)
-    held: list[int] = header_of(path)["indices"]
+    held = indices_of(header_of(path)["indices"])
     path.write_bytes(path.read_bytes()[:40])
     return held
 
@@ -54,7 +54,7 @@ def stored_fold_count(root: Path) -> int:
     total = 0
     for path in root.rglob("segments/*.json"):
         try:
-            total += len(header_of(path)["indices"])
+            total += len(indices_of(header_of(path)["indices"]))
         except ValueError:
             continue
     return total

@@ -330,9 +330,9 @@ def to_json(p: PartialSummary) -> dict[str, Any] | None:
             p.errors.squared,
             [p.errors.truth.n, p.errors.truth.total, p.errors.truth.m2],
         ],
-        "worst": [w.to_dict() for w in p.worst],
-        "noise": [c.to_dict() for c in p.noise],
-        "failures": [f.to_dict() for f in p.failures],
+        "worst": [[w.id, w.row, w.loss, w.y_true, w.y_pred] for w in p.worst],
+        "noise": [[c.id, c.row, c.y_true, c.y_pred, c.confidence] for c in p.noise],
+        "failures": [[f.fold, f.ids, f.type, f.message] for f in p.failures],
         "failureTypes": p.failure_types,
         "paths": p.paths,
         "versions": p.versions,
@@ -373,9 +373,12 @@ def from_json(d: dict[str, Any], frame: SummaryFrame) -> PartialSummary:
         matrix=matrix,
         probabilistic=Probabilistic(int(usable), float(log_loss), float(brier), bins),
         errors=Errors(int(finite), float(absolute), float(squared), _moments(truth)),
-        worst=tuple(WorstSample.from_dict(w) for w in d["worst"]),
-        noise=tuple(NoiseCandidate.from_dict(c) for c in d["noise"]),
-        failures=tuple(Failure.from_dict(f) for f in d["failures"]),
+        worst=tuple(WorstSample(str(i), int(r), loss, t, p) for i, r, loss, t, p in d["worst"]),
+        noise=tuple(NoiseCandidate(str(i), int(r), t, p, c) for i, r, t, p, c in d["noise"]),
+        failures=tuple(
+            Failure(int(fold), [str(i) for i in ids], str(kind), str(message))
+            for fold, ids, kind, message in d["failures"]
+        ),
         failure_types={str(k): int(v) for k, v in d["failureTypes"].items()},
         paths={str(k): int(v) for k, v in d["paths"].items()},
         versions={str(k): int(v) for k, v in d["versions"].items()},

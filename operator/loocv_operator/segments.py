@@ -62,6 +62,22 @@ def new_writer_id() -> str:
     return f"{os.getpid()}{secrets.token_hex(3)}"
 
 
+def runs_of(indices: list[int]) -> list[list[int]]:
+    """Fold indices as [first, last] runs: a segment's folds are mostly consecutive, and
+    the header stays a few hundred bytes whatever the segment's size."""
+    runs: list[list[int]] = []
+    for i in indices:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return runs
+
+
+def indices_of(runs: list[list[int]]) -> list[int]:
+    return [i for first, last in runs for i in range(int(first), int(last) + 1)]
+
+
 def segment_summary(folds: list[FoldResult], frame: SummaryFrame | None) -> dict[str, Any] | None:
     """The folds' partial summary as JSON. Without the plan's frame (the operator's not-run
     records) only folds with no evaluated sample can be summarised; otherwise None, and
@@ -94,7 +110,7 @@ def encode(
         "attempt": attempt,
         "seq": seq,
         "writer": writer,
-        "indices": [f.index for f in folds],
+        "indices": runs_of([f.index for f in folds]),
         "summary": segment_summary(folds, frame),
         "body": {"bytes": len(body), "crc32": zlib.crc32(body)},
     }
@@ -136,7 +152,7 @@ def decode_header(key: str, raw: bytes) -> SegmentHeader:
     """The header only, after checking the body is whole (no row is parsed). Raises like
     decode."""
     header, _ = _split(key, raw)
-    indices = [int(i) for i in header["indices"]]
+    indices = indices_of(header["indices"])
     summary = header.get("summary")
     if summary is not None and not isinstance(summary, dict):
         raise TypeError(f"{key}: its summary is not an object")
@@ -148,7 +164,7 @@ def decode(key: str, raw: bytes) -> Segment:
     a truncated or hand-edited object is unreadable, and its folds count as missing."""
     header, body = _split(key, raw)
     folds = [FoldResult.from_dict(f) for f in json.loads(body)["folds"]]
-    if [f.index for f in folds] != [int(i) for i in header["indices"]]:
+    if [f.index for f in folds] != indices_of(header["indices"]):
         raise ValueError(f"{key}: its folds are not the ones its header names")
     return Segment(key, int(header["batch"]), int(header["attempt"]), folds)
 

@@ -17,6 +17,7 @@ The operator calls this; it imports numpy and the store only.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from .columns import SummaryFrame
@@ -70,12 +71,15 @@ class SummaryLedger:
         self.unreadable: list[str] = []
         self.rows_read = 0  # segments read whole (no summary, or sharing folds)
 
-    def refresh(self) -> MergedSummary:
+    def refresh(self, reader: Executor | None = None) -> MergedSummary:
+        """Read the segments that appeared since the last refresh (through ``reader``, a
+        thread pool, when the store is remote) and merge what counts."""
         keys = sorted(k for k in self.store.list(self.prefix) if k.endswith(".json"))
         fresh = [k for k in keys if k not in self._seen]
-        for key in fresh:
+        read = self._read_header
+        headers = list(reader.map(read, fresh)) if reader is not None else [read(k) for k in fresh]
+        for key, header in zip(fresh, headers, strict=True):
             self._seen.add(key)
-            header = self._read_header(key)
             if header is not None:
                 self._headers[key] = header
         if self._merged is not None and not fresh:
@@ -129,10 +133,10 @@ class SummaryLedger:
 
 
 def merged_summary(
-    store: Store, location: RunLocation, frame: SummaryFrame
+    store: Store, location: RunLocation, frame: SummaryFrame, reader: Executor | None = None
 ) -> tuple[MergedSummary, frozenset[int]]:
     """Merge a run's stored segment summaries in one call: the merged summary and the plan's
     folds that have a counted result. A process that refreshes often keeps a SummaryLedger
     instead (it reads each segment once)."""
-    merged = SummaryLedger(store, location, frame).refresh()
+    merged = SummaryLedger(store, location, frame).refresh(reader)
     return merged, merged.stored

@@ -55,7 +55,7 @@ def test_a_segment_is_written_per_checkpoint(tmp_path: Path) -> None:
         "ns/run/key",
         3,
         1,
-        [0, 1, 2, 3],
+        [[0, 3]],
     )
 
 

@@ -8,6 +8,7 @@ import functools
 import math
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -182,7 +183,8 @@ def test_overlapping_segments_count_each_fold_once_by_the_first_key(
     ]
     write_segments(store, retried, frame, 25, attempt=1)
     ledger = SummaryLedger(store, LOCATION, frame)
-    merged = ledger.refresh()
+    with ThreadPoolExecutor(2) as reader:  # as the operator reads a remote store
+        merged = ledger.refresh(reader)
     counted = load_results(store, LOCATION)
     assert [r.index for r in counted] == list(range(len(results)))
     assert_same(merged.summary().to_dict(), expected(frame, counted))
@@ -270,8 +272,8 @@ def test_the_summary_modules_import_no_heavy_library() -> None:
     pandas or matplotlib."""
     code = (
         "import sys, loocv_operator.summaries, loocv_operator.summary, loocv_operator.finish\n"
-        "heavy = [m for m in ('sklearn', 'scipy', 'pyarrow', 'pandas', 'matplotlib') if m in sys.modules]\n"
-        "print(','.join(heavy))"
+        "heavy = ('sklearn', 'scipy', 'pyarrow', 'pandas', 'matplotlib')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
