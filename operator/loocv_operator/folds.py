@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.model_selection import KFold, LeaveOneGroupOut
 
 from .errors import InvalidInput
 from .spec import StrategySpec, SubsetSpec
@@ -118,6 +117,8 @@ def plan_folds(
             raise InvalidInput("spec.dataset", f"LeaveOneOut needs at least 2 samples, got {n}")
         rows = held_out_rows(strategy.subset, y, classification)
         return [Fold(i, (row,)) for i, row in enumerate(rows)]
+    from sklearn.model_selection import KFold, LeaveOneGroupOut  # only to plan: ~0.5 s
+
     placeholder = np.zeros((n, 1))
     if strategy.type == "KFold":
         assert strategy.k is not None

@@ -13,22 +13,21 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import __version__
 from .batching import MODE_EXPLICIT, Batching, consecutive, initial_batches, unbatched
-from .datasets import Dataset
 from .errors import InvalidInput
-from .estimators import task_of
-from .fastpaths import fast_path_for
-from .folds import Fold, plan_folds
-from .preflight import check_target
+from .folds import Fold
 from .results import to_python
 from .segments import LAYOUT_VERSION
 from .spec import CLASSIFICATION_GATES, REGRESSION_GATES, LOOCVRunSpec, parse_spec
 from .store import RunLocation
+
+if TYPE_CHECKING:
+    from .datasets import Dataset
 
 PLAN_VERSION = 1
 
@@ -159,6 +158,12 @@ def make_plan(
 ) -> Plan:
     """Plan folds and batches for a run; deterministic from its inputs. ``executor`` is
     "cluster" for Jobs (batching.py sizes them) or "local" (the executor batches itself)."""
+    # Planning needs scikit-learn; reading a plan (loocv report, the operator) does not.
+    from .estimators import task_of
+    from .fastpaths import fast_path_for
+    from .folds import plan_folds
+    from .preflight import check_target
+
     task = task_of(estimator)
     classification = task == "classification"
     classes = [to_python(c) for c in np.unique(dataset.y)] if classification else None
