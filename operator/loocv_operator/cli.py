@@ -313,10 +313,10 @@ def _warn(message: str) -> None:
 
 def _finish(store: Store, plan: Plan, context: SummaryContext) -> int:
     """Aggregate what is stored, judge the gate, write the report, print the summary."""
+    from .aggregator import summarize
     from .console import render_summary
     from .gate import evaluate_gate
     from .ledger import load_results
-    from .metrics import summarize
     from .outcome import outcome_of
     from .report import write_report
 

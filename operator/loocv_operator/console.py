@@ -13,6 +13,7 @@ from typing import Any
 from .describe import run_text
 from .gate import GateVerdict, missing_text
 from .spec import LOOCVRunSpec
+from .summary import ClassificationMetrics, ClassStats, RunSummary, SummaryLike, as_summary
 
 
 @dataclass(frozen=True)
@@ -34,16 +35,16 @@ def _ci(interval: Any) -> str:
     return f"  (95% CI {interval[0]:.4f} to {interval[1]:.4f})"
 
 
-def warnings_of(summary: dict[str, Any]) -> list[str]:
+def warnings_of(summary: RunSummary) -> list[str]:
     """What a reader must know before trusting the numbers."""
-    folds = summary["folds"]
+    folds = summary.folds
     out: list[str] = []
-    if folds.get("done") and not folds.get("succeeded"):
+    if folds.done and not folds.succeeded:
         out.append("no fold succeeded: there are no metrics to report")
-    elif folds.get("failed"):
+    elif folds.failed:
         out.append(
-            f"{folds['failed']} of {folds['total']} folds failed: the metrics cover the "
-            f"{folds['succeeded']} that succeeded"
+            f"{folds.failed} of {folds.total} folds failed: the metrics cover the "
+            f"{folds.succeeded} that succeeded"
         )
     missing = missing_text(summary)
     if missing:
@@ -51,49 +52,51 @@ def warnings_of(summary: dict[str, Any]) -> list[str]:
     return out
 
 
-def _metric_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
-    metrics = summary["metrics"]
-    if summary["task"] == "classification":
+def _metric_rows(summary: RunSummary) -> list[tuple[str, str]]:
+    metrics = summary.metrics
+    if isinstance(metrics, ClassificationMetrics):
         return [
-            ("accuracy", _num(metrics.get("accuracy")) + _ci(metrics.get("accuracyCI95"))),
-            ("log loss", _num(metrics.get("logLoss"))),
-            ("Brier score", _num(metrics.get("brier"))),
-            ("ECE", f"{_num(metrics.get('ece'))}  ({metrics.get('eceBins', '?')} bins)"),
+            ("accuracy", _num(metrics.accuracy) + _ci(metrics.accuracy_ci95)),
+            ("log loss", _num(metrics.log_loss)),
+            ("Brier score", _num(metrics.brier)),
+            ("ECE", f"{_num(metrics.ece)}  ({metrics.ece_bins} bins)"),
         ]
     return [
-        (label, _num(metrics.get(key)) + _ci(metrics.get(f"{key}CI95")))
-        for key, label in (("mae", "MAE"), ("rmse", "RMSE"), ("r2", "R²"))
+        ("MAE", _num(metrics.mae) + _ci(metrics.mae_ci95)),
+        ("RMSE", _num(metrics.rmse) + _ci(metrics.rmse_ci95)),
+        ("R²", _num(metrics.r2) + _ci(metrics.r2_ci95)),
     ]
 
 
-def _class_lines(per_class: dict[str, Any]) -> list[str]:
+def _class_lines(per_class: dict[str, ClassStats]) -> list[str]:
     label_width = max(5, *(len(c) for c in per_class))
     lines = ["", f"{'class':<{label_width}}  precision  recall  support"]
     for label, row in per_class.items():
-        precision = _num(row.get("precision"), 3)
-        recall = _num(row.get("recall"), 3)
-        lines.append(f"{label:<{label_width}}  {precision:>9}  {recall:>6}  {row['support']:>7d}")
+        precision = _num(row.precision, 3)
+        recall = _num(row.recall, 3)
+        lines.append(f"{label:<{label_width}}  {precision:>9}  {recall:>6}  {row.support:>7d}")
     return lines
 
 
 def render_summary(
     context: SummaryContext,
-    summary: dict[str, Any],
+    summary: SummaryLike,
     verdict: GateVerdict,
     artifacts: dict[str, str],
 ) -> str:
-    folds = summary["folds"]
+    summary = as_summary(summary)
+    folds = summary.folds
     rows: list[tuple[str, str]] = [("run", context.name), *run_text(context.spec)]
-    done = f"{folds['done']}/{folds['total']} done, {folds['failed']} failed"
-    if folds.get("missing"):
-        done += f", {folds['missing']} missing"
+    done = f"{folds.done}/{folds.total} done, {folds.failed} failed"
+    if folds.missing:
+        done += f", {folds.missing} missing"
     rows.append(("folds", done))
     if context.reused:
         rows.append(("reused", f"{context.reused} folds stored by an earlier run of this model"))
     rows += [("WARNING", text) for text in warnings_of(summary)]
-    if folds.get("succeeded"):
+    if folds.succeeded:
         rows += _metric_rows(summary)
-    paths = summary.get("paths") or {}
+    paths = summary.paths
     if paths:
         rows.append(("computed by", ", ".join(f"{p} ({n})" for p, n in sorted(paths.items()))))
     if not verdict.evaluated:
@@ -104,14 +107,15 @@ def render_summary(
     width = max(len(k) for k, _ in rows)
     lines = [f"{k:<{width}}  {v}" for k, v in rows]
 
-    per_class = summary["metrics"].get("perClass") or {}
-    if per_class and folds.get("succeeded"):
+    metrics = summary.classification_metrics
+    per_class = metrics.per_class if metrics is not None else {}
+    if per_class and folds.succeeded:
         lines += _class_lines(per_class)
-    if summary.get("failures"):
+    if summary.failures:
         lines += ["", "failed folds:"]
         lines += [
-            f"  fold {f['fold']} ({', '.join(f['ids'])}): {f['type']}: {f['message'][:120]}"
-            for f in summary["failures"][:5]
+            f"  fold {f.fold} ({', '.join(f.ids)}): {f.type}: {f.message[:120]}"
+            for f in summary.failures[:5]
         ]
     if artifacts:
         lines += ["", "report:"] + [f"  {uri}" for uri in artifacts.values()]

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import stats
-from .partial import PartialSummary, SummaryFrame
+from .columns import SummaryFrame
+from .partial import PartialSummary
 from .summary import (
     ClassificationMetrics,
     ClassStats,

@@ -9,11 +9,10 @@ the manifest allows some explicitly (``gate.missingFolds.max``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from .spec import GateSpec
+from .summary import RunSummary, SummaryLike, as_summary
 
 REASON_MET = "ThresholdsMet"
 REASON_BREACHED = "ThresholdsBreached"
@@ -39,17 +38,17 @@ class GateVerdict:
         return self.reason_override or REASON_BREACHED
 
 
-def missing_text(summary: Mapping[str, Any]) -> str | None:
+def missing_text(summary: SummaryLike) -> str | None:
     """ "3 of 569 folds have no readable result (folds 4, 17, 230)", or None when complete."""
-    folds = summary.get("folds") or {}
-    missing = int(folds.get("missing") or 0)
+    folds = as_summary(summary).folds
+    missing = folds.missing
     if missing <= 0:
         return None
-    shown = list(folds.get("missingIndices") or [])[:MISSING_SHOWN]
+    shown = folds.missing_indices[:MISSING_SHOWN]
     which = ", ".join(str(i) for i in shown) + (", …" if missing > len(shown) else "")
     verb = "has" if missing == 1 else "have"
-    text = f"{missing} of {folds.get('total')} folds {verb} no computed result (folds {which})"
-    not_run = int(folds.get("notRun") or 0)
+    text = f"{missing} of {folds.total} folds {verb} no computed result (folds {which})"
+    not_run = folds.not_run
     if not_run:
         text += f"; {not_run} never ran, their batch given up"
     return text
@@ -83,11 +82,11 @@ def _shown(value: float, bound: float, kind: str) -> str:
     return repr(value)
 
 
-def _unavailable(name: str, key: str, applies_to: str, summary: dict[str, Any]) -> str:
-    task = summary.get("task")
+def _unavailable(name: str, key: str, applies_to: str, summary: RunSummary) -> str:
+    task = summary.task
     if task != applies_to:
         return f"{name} unavailable: it applies to {applies_to} runs, this run is {task}"
-    if not summary.get("samples", {}).get("evaluated"):
+    if not summary.samples.evaluated:
         return f"{name} unavailable: no fold succeeded"
     if key in _PROBABILISTIC:
         return f"{name} unavailable: the model gives no class probabilities (predict_proba)"
@@ -96,9 +95,8 @@ def _unavailable(name: str, key: str, applies_to: str, summary: dict[str, Any]) 
     return f"{name} unavailable: it could not be computed (non-finite predictions?)"
 
 
-def _metric_failures(gate: GateSpec, summary: dict[str, Any]) -> list[str]:
+def _metric_failures(gate: GateSpec, summary: RunSummary) -> list[str]:
     """Breaches of the metric thresholds, in the order of the gate's fields."""
-    metrics = summary.get("metrics") or {}
     failures: list[str] = []
     for attribute, key, name, applies_to, kind in _METRIC_GATES:
         if attribute == "log_loss" and gate.class_recall is not None:
@@ -107,7 +105,7 @@ def _metric_failures(gate: GateSpec, summary: dict[str, Any]) -> list[str]:
         if spec is None:
             continue
         bound = float(spec.min if kind == "min" else spec.max)
-        value = metrics.get(key)
+        value = summary.metric(key) if summary.task == applies_to else None
         if value is None:
             failures.append(_unavailable(name, key, applies_to, summary))
         elif kind == "min" and value < bound:
@@ -117,18 +115,18 @@ def _metric_failures(gate: GateSpec, summary: dict[str, Any]) -> list[str]:
     return failures
 
 
-def _recall_failures(bound: float, summary: dict[str, Any]) -> list[str]:
+def _recall_failures(bound: float, summary: RunSummary) -> list[str]:
     """Every class with held-out samples must reach the bound. A class with none (a subset
     that holds out other classes only) has no recall to judge and is not a breach."""
-    per_class = (summary.get("metrics") or {}).get("perClass") or {}
-    if summary.get("task") != "classification":
+    metrics = summary.classification_metrics
+    if metrics is None:
         return [_unavailable("class recall", "classRecall", "classification", summary)]
-    judged = {label: stats for label, stats in per_class.items() if stats.get("support", 0) > 0}
+    judged = {label: stats for label, stats in metrics.per_class.items() if stats.support > 0}
     if not judged:
         return [_unavailable("class recall", "classRecall", "classification", summary)]
     failures = []
     for label, stats in judged.items():
-        recall = stats.get("recall")
+        recall = stats.recall
         if recall is None:
             failures.append(f"recall of class '{label}' unavailable")
         elif recall < bound:
@@ -137,13 +135,14 @@ def _recall_failures(bound: float, summary: dict[str, Any]) -> list[str]:
     return failures
 
 
-def evaluate_gate(gate: GateSpec | None, summary: dict[str, Any]) -> GateVerdict:
-    """Check every threshold of the gate against a summary from metrics.Aggregator."""
+def evaluate_gate(gate: GateSpec | None, summary: SummaryLike) -> GateVerdict:
+    """Check every threshold of the gate against a run's summary (typed, or its dict form)."""
     if gate is None:
         return GateVerdict(passed=True, failures=[], evaluated=False)
+    summary = as_summary(summary)
     failures: list[str] = []
-    folds = summary.get("folds") or {}
-    missing = int(folds.get("missing") or 0)
+    folds = summary.folds
+    missing = folds.missing
     allowed = gate.missing_folds.max if gate.missing_folds is not None else 0
     incomplete = missing > allowed
     if incomplete:
@@ -151,11 +150,11 @@ def evaluate_gate(gate: GateSpec | None, summary: dict[str, Any]) -> GateVerdict
         failures.append(f"results incomplete: {missing_text(summary)} > max {allowed}")
     failures += _metric_failures(gate, summary)
     if gate.failed_folds is not None:
-        failed = int(folds.get("failed", 0))
+        failed = folds.failed
         if failed > gate.failed_folds.max:
             failures.append(f"failed folds {failed} > max {gate.failed_folds.max}")
     if gate.failure_rate is not None:
-        rate = float(summary.get("failureRate") or 0.0)
+        rate = summary.failure_rate
         bound = float(gate.failure_rate.max)
         if rate > bound:
             failures.append(f"failure rate {_shown(rate, bound, 'max')} > max {_bound(bound)}")

@@ -14,6 +14,7 @@ from typing import Any
 from .errors import EXIT_ERROR, EXIT_GATE_FAILED, EXIT_INVALID, EXIT_OK
 from .gate import GateVerdict
 from .results import FoldError
+from .summary import SummaryLike, as_summary
 
 EARLY_STOP_FOLDS = 10  # the first folds all failing with one error stop a run (local, cluster)
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?")
@@ -35,17 +36,17 @@ class RunOutcome:
         return {"state": self.state, "exitCode": self.exit_code, "message": self.message}
 
 
-def outcome_of(summary: dict[str, Any], verdict: GateVerdict) -> RunOutcome:
-    folds = summary.get("folds") or {}
-    if folds.get("done") and not folds.get("succeeded"):
-        failures = summary.get("failures") or []
-        types = summary.get("failureTypes") or {}
-        first = f"{failures[0]['type']}: {failures[0]['message'][:300]}" if failures else ""
-        alike = len(types) == 1
+def outcome_of(summary: SummaryLike, verdict: GateVerdict) -> RunOutcome:
+    summary = as_summary(summary)
+    folds = summary.folds
+    if folds.done and not folds.succeeded:
+        failures = summary.failures
+        first = f"{failures[0].type}: {failures[0].message[:300]}" if failures else ""
+        alike = len(summary.failure_types) == 1
         return RunOutcome(
             EXIT_INVALID if alike else EXIT_ERROR,
             "no-fold-succeeded",
-            f"no fold succeeded: all {folds['done']} folds failed"
+            f"no fold succeeded: all {folds.done} folds failed"
             + (f" with the same error, {first}" if alike else f"; the first: {first}"),
         )
     if not verdict.evaluated:

@@ -106,7 +106,7 @@ def bin_sums(y_true_idx: ArrayLike, proba: ArrayLike, bins: int = ECE_BINS) -> B
     counts = np.bincount(which, minlength=bins).astype(np.int64)
     conf_sum = np.bincount(which, weights=confidence, minlength=bins)
     correct_sum = np.bincount(which, weights=correct.astype(np.float64), minlength=bins)
-    return BinSums(counts, conf_sum, correct_sum)
+    return BinSums(counts, conf_sum.astype(np.float64), correct_sum.astype(np.float64))
 
 
 def reliability_of(sums: BinSums) -> Reliability:
@@ -156,10 +156,12 @@ def sample_brier(y_true_idx: NDArray[np.int64], proba: NDArray[np.float64]) -> n
     p = np.asarray(proba, dtype=np.float64)
     truth = np.asarray(y_true_idx)
     if p.shape[1] == 2:
-        return (p[:, 1] - (truth == 1)) ** 2
+        binary: np.ndarray = (p[:, 1] - (truth == 1)) ** 2
+        return binary
     onehot = np.zeros_like(p)
     onehot[np.arange(p.shape[0]), truth] = 1.0
-    return np.sum((p - onehot) ** 2, axis=1)
+    terms: np.ndarray = np.sum((p - onehot) ** 2, axis=1)
+    return terms
 
 
 def brier_score(y_true_idx: np.ndarray, proba: np.ndarray) -> float:

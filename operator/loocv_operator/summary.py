@@ -9,6 +9,7 @@ stored run, the baseline of `loocv compare`). Pure Python: the operator imports 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -350,3 +351,11 @@ class RunSummary:
             paths={str(k): int(v) for k, v in (d.get("paths") or {}).items()},
             trainer_versions={str(k): int(v) for k, v in (d.get("trainerVersions") or {}).items()},
         )
+
+
+SummaryLike = RunSummary | Mapping[str, Any]
+
+
+def as_summary(summary: SummaryLike) -> RunSummary:
+    """The typed summary of either form: kube/ and stored report.json hand over dicts."""
+    return summary if isinstance(summary, RunSummary) else RunSummary.from_dict(dict(summary))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..gate import GateVerdict
 from ..outcome import outcome_of
+from ..summary import SummaryLike, as_summary
 from .page import now as _now
 from .page import report_html
 from .predictions import predictions_csv
@@ -50,9 +51,10 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def build_report(plan: Plan, summary: dict[str, Any], verdict: GateVerdict) -> dict[str, Any]:
+def build_report(plan: Plan, summary: SummaryLike, verdict: GateVerdict) -> dict[str, Any]:
     """report.json's content: what ran (spec and data by digest), what came out, the verdict."""
-    versions = summary.get("trainerVersions") or {}
+    summary = as_summary(summary)
+    versions = summary.trainer_versions
     report = {
         "schemaVersion": REPORT_SCHEMA_VERSION,
         "run": {
@@ -67,7 +69,7 @@ def build_report(plan: Plan, summary: dict[str, Any], verdict: GateVerdict) -> d
         "task": plan.task,
         "classes": plan.classes,
         "batching": plan.batching.to_json(),
-        "summary": summary,
+        "summary": summary.to_dict(),
         "gate": {
             "passed": verdict.passed if verdict.evaluated else None,
             "evaluated": verdict.evaluated,
@@ -85,7 +87,7 @@ def write_report(
     store: Store,
     plan: Plan,
     results: list[FoldResult],
-    summary: dict[str, Any],
+    summary: SummaryLike,
     verdict: GateVerdict,
 ) -> dict[str, str]:
     """Write the three artifacts beside the run's folds; returns name -> address.
@@ -94,9 +96,12 @@ def write_report(
     With spec.tracking.mlflow the run is then logged to MLflow (address under "mlflow"); a
     tracking failure is a warning, never a lost report or a run that cannot finish.
     """
+    summary = as_summary(summary)
+    # The page and MLflow still read the serialized form (report/page.py, tracking/).
+    serialized = summary.to_dict()
     contents = {
         "predictions.csv": predictions_csv(plan, results).encode("utf-8"),
-        "report.html": report_html(plan, summary, verdict, results).encode("utf-8"),
+        "report.html": report_html(plan, serialized, verdict, results).encode("utf-8"),
         "report.json": json.dumps(
             build_report(plan, summary, verdict), indent=2, allow_nan=False
         ).encode("utf-8"),
@@ -110,7 +115,7 @@ def write_report(
         from ..tracking import mlflow as tracking
 
         try:
-            logged = tracking.log_run(plan, summary, verdict, contents)
+            logged = tracking.log_run(plan, serialized, verdict, contents)
         except Exception as exc:  # the server down, refused credentials, no client
             log.warning("could not log %s to MLflow: %s", plan.location.name, exc)
         else:

@@ -8,7 +8,8 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-from ..metrics import ECE_BINS, Pooled, reliability
+from ..aggregator import Pooled
+from ..stats import ECE_BINS, reliability
 from .stats import Curve
 from .svg import BLUE, GREY, ORANGE, PURPLE, Plot
 

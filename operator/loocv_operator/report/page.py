@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ..metrics import aggregate
+from ..aggregator import aggregate
 from . import quality, samples
 from .assets import SCRIPT, STYLE
 from .cells import e

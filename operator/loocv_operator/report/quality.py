@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from ..metrics import ECE_BINS, Pooled
+from ..aggregator import Pooled
+from ..stats import ECE_BINS
 from . import charts
 from .cells import NA, e, figure, fmt, interval, section, table, td, tdn
 from .stats import (

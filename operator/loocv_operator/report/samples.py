@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..metrics import NOISE_CONFIDENCE
+from ..partial import NOISE_CONFIDENCE
 from .cells import e, fmt, section, table, td, tdn
 from .quality import Context
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from ..metrics import ECE_BINS, wilson_interval
+from ..stats import ECE_BINS, wilson_interval
 
 
 @dataclass(frozen=True)
