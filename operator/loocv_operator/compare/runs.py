@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import InvalidInput
 from ..store import Store, open_store
+from ..summary import RunSummary
 
 EPS = 2.220446049250313e-16  # float64 eps: log loss clipped as sklearn (and the trainer) do
 
@@ -137,8 +138,7 @@ def artifacts_of(report: Mapping[str, Any], predictions: str, source: str) -> Ru
     classes = tuple(_label(str(c)) for c in report.get("classes") or [])
     run = report.get("run") or {}
     spec = report.get("spec") or {}
-    summary = report.get("summary") or {}
-    missing = (summary.get("folds") or {}).get("missing") or 0
+    summary = RunSummary.from_dict({**(report.get("summary") or {}), "task": report["task"]})
     return RunArtifacts(
         source=source,
         namespace=str(run.get("namespace", "")),
@@ -149,9 +149,9 @@ def artifacts_of(report: Mapping[str, Any], predictions: str, source: str) -> Ru
         task=str(report["task"]),
         classes=classes,
         hashed_ids=bool((spec.get("privacy") or {}).get("hashSampleIds")),
-        missing_folds=int(missing),
+        missing_folds=summary.folds.missing,
         samples=parse_predictions(predictions, classes, source),
-        metrics=dict(summary.get("metrics") or {}),
+        metrics=summary.metrics.to_dict(),  # compared by their serialized names
     )
 
 

@@ -97,11 +97,9 @@ def write_report(
     tracking failure is a warning, never a lost report or a run that cannot finish.
     """
     summary = as_summary(summary)
-    # The page and MLflow still read the serialized form (report/page.py, tracking/).
-    serialized = summary.to_dict()
     contents = {
         "predictions.csv": predictions_csv(plan, results).encode("utf-8"),
-        "report.html": report_html(plan, serialized, verdict, results).encode("utf-8"),
+        "report.html": report_html(plan, summary, verdict, results).encode("utf-8"),
         "report.json": json.dumps(
             build_report(plan, summary, verdict), indent=2, allow_nan=False
         ).encode("utf-8"),
@@ -115,7 +113,7 @@ def write_report(
         from ..tracking import mlflow as tracking
 
         try:
-            logged = tracking.log_run(plan, serialized, verdict, contents)
+            logged = tracking.log_run(plan, summary, verdict, contents)
         except Exception as exc:  # the server down, refused credentials, no client
             log.warning("could not log %s to MLflow: %s", plan.location.name, exc)
         else:

@@ -4,13 +4,14 @@ and the warning banner when folds failed or are missing."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .cells import NA, e, fmt, table, td, tdn
 
 if TYPE_CHECKING:
     from ..gate import GateVerdict
     from ..spec import GateSpec
+    from ..summary import RunSummary
 
 # gate field, summary metric key, name, bound kind
 _METRICS = (
@@ -39,24 +40,19 @@ class GateRow:
         return self.achieved >= self.bound if self.kind == "min" else self.achieved <= self.bound
 
 
-def gate_rows(
-    gate: GateSpec | None, summary: dict[str, Any], names: dict[str, str]
-) -> list[GateRow]:
+def gate_rows(gate: GateSpec | None, summary: RunSummary, names: dict[str, str]) -> list[GateRow]:
     if gate is None:
         return []
-    metrics = summary.get("metrics") or {}
     rows = []
     for attribute, key, name, kind in _METRICS:
         bound = getattr(gate, attribute)
         if bound is not None:
-            value = metrics.get(key)
+            value = summary.metric(key)
             rows.append(GateRow(name, kind, float(getattr(bound, kind)), value))
     if gate.class_recall is not None:
-        judged = {
-            label: s.get("recall")
-            for label, s in (metrics.get("perClass") or {}).items()
-            if (s.get("support") or 0) > 0
-        }
+        metrics = summary.classification_metrics
+        per_class = metrics.per_class if metrics is not None else {}
+        judged = {label: s.recall for label, s in per_class.items() if s.support > 0}
         known = {k: v for k, v in judged.items() if v is not None}
         worst = min(known, key=lambda k: known[k]) if known else None
         rows.append(
@@ -68,18 +64,15 @@ def gate_rows(
                 f"lowest: {names.get(worst, worst)}" if worst is not None else "",
             )
         )
-    folds = summary.get("folds") or {}
     if gate.failed_folds is not None:
-        rows.append(
-            GateRow("failed folds", "max", gate.failed_folds.max, int(folds.get("failed") or 0))
-        )
+        rows.append(GateRow("failed folds", "max", gate.failed_folds.max, summary.folds.failed))
     if gate.failure_rate is not None:
         rows.append(
             GateRow(
                 "failure rate",
                 "max",
                 float(gate.failure_rate.max),
-                float(summary.get("failureRate") or 0.0),
+                summary.failure_rate,
             )
         )
     return rows
@@ -110,18 +103,18 @@ def verdict_html(verdict: GateVerdict, rows: list[GateRow]) -> str:
     )
 
 
-def banner(summary: dict[str, Any]) -> str:
+def banner(summary: RunSummary) -> str:
     """A visible warning when the metrics cover fewer folds than planned."""
-    folds = summary.get("folds") or {}
-    failed = int(folds.get("failed") or 0)
-    missing = int(folds.get("missing") or 0)
+    folds = summary.folds
+    failed = folds.failed
+    missing = folds.missing
     if not failed and not missing:
         return ""
     parts = []
     if failed:
         parts.append(f"{failed:,} fold{'s' if failed != 1 else ''} failed (see Failures)")
     if missing:
-        shown = folds.get("missingIndices") or []
+        shown = folds.missing_indices
         which = (
             f": folds {', '.join(map(str, shown))}{'…' if missing > len(shown) else ''}"
             if shown
@@ -129,8 +122,8 @@ def banner(summary: dict[str, Any]) -> str:
         )
         verb = "folds have" if missing != 1 else "fold has"
         parts.append(f"{missing:,} {verb} no result{which}")
-    total = int(folds.get("total") or 0)
-    evaluated = int((summary.get("samples") or {}).get("evaluated") or 0)
+    total = folds.total
+    evaluated = summary.samples.evaluated
     return (
         f'<div class="banner" role="alert"><b>Incomplete results.</b> {e("; ".join(parts))}. '
         f"The metrics below cover only the {evaluated:,} evaluated samples of {total:,} "

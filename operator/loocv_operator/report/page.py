@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..aggregator import aggregate
+from ..summary import RunSummary, SummaryLike, as_summary
 from . import quality, samples
 from .assets import SCRIPT, STYLE
 from .cells import e
@@ -23,7 +24,7 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _header(plan: Plan, summary: dict[str, Any], names: dict[str, str]) -> str:
+def _header(plan: Plan, names: dict[str, str]) -> str:
     location = plan.location
     title = f"LOOCV report: {location.namespace}/{location.name}"
     facts = [
@@ -46,16 +47,15 @@ def _header(plan: Plan, summary: dict[str, Any], names: dict[str, str]) -> str:
     )
 
 
-def _progress(summary: dict[str, Any]) -> str:
-    folds = summary.get("folds") or {}
-    samples_ = summary.get("samples") or {}
+def _progress(summary: RunSummary) -> str:
+    folds = summary.folds
     cards = [
-        ("folds done", f"{folds.get('done', 0):,} / {folds.get('total', 0):,}"),
-        ("succeeded", f"{folds.get('succeeded', 0):,}"),
-        ("failed", f"{folds.get('failed', 0):,}"),
-        ("missing", f"{folds.get('missing', 0):,}"),
-        ("samples evaluated", f"{samples_.get('evaluated', 0):,}"),
-        ("failure rate", f"{100 * float(summary.get('failureRate') or 0):.2f}%"),
+        ("folds done", f"{folds.done:,} / {folds.total:,}"),
+        ("succeeded", f"{folds.succeeded:,}"),
+        ("failed", f"{folds.failed:,}"),
+        ("missing", f"{folds.missing:,}"),
+        ("samples evaluated", f"{summary.samples.evaluated:,}"),
+        ("failure rate", f"{100 * summary.failure_rate:.2f}%"),
     ]
     return (
         '<div class="cards">'
@@ -65,17 +65,18 @@ def _progress(summary: dict[str, Any]) -> str:
 
 
 def report_html(
-    plan: Plan, summary: dict[str, Any], verdict: GateVerdict, results: list[FoldResult]
+    plan: Plan, summary: SummaryLike, verdict: GateVerdict, results: list[FoldResult]
 ) -> str:
     """The page: header (pipeline, data, strategy), warnings, the gate against the values
     achieved, pooled metrics with a baseline, per-class recall, confusion matrix, curves,
     calibration, losses, worst samples, label-noise candidates, failures, execution, spec."""
+    summary = as_summary(summary)
     pooled = aggregate(plan, results).pooled()
     names = class_names(plan)
     ctx = quality.Context(summary, pooled, [str(c) for c in plan.classes or []], names)
     regression = plan.task == "regression"
     body = [
-        _header(plan, summary, names),
+        _header(plan, names),
         banner(summary),
         verdict_html(verdict, gate_rows(plan.spec.gate, summary, names)),
         _progress(summary),

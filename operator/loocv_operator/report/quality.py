@@ -11,6 +11,7 @@ import numpy as np
 
 from ..aggregator import Pooled
 from ..stats import ECE_BINS
+from ..summary import ClassificationMetrics, RunSummary
 from . import charts
 from .cells import NA, e, figure, fmt, interval, section, table, td, tdn
 from .stats import (
@@ -28,14 +29,15 @@ from .stats import (
 class Context:
     """What every section reads: the summary, the pooled predictions, the class names."""
 
-    summary: dict[str, Any]
+    summary: RunSummary
     pooled: Pooled
     classes: list[str]  # str(class) in the plan's order
     names: dict[str, str]  # str(class) -> shown name
 
     @property
-    def metrics(self) -> dict[str, Any]:
-        return self.summary.get("metrics") or {}
+    def classification(self) -> ClassificationMetrics:
+        metrics = self.summary.classification_metrics
+        return metrics if metrics is not None else ClassificationMetrics()
 
     def name(self, label: Any) -> str:
         return self.names.get(str(label), str(label))
@@ -53,7 +55,7 @@ def _binary(ctx: Context) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def headline(ctx: Context, regression: bool) -> str:
-    m = ctx.metrics
+    m = ctx.summary.metric  # by the serialized names the rows and the baselines share
     if regression:
         base = regression_baseline(ctx.pooled.y_true_value)
         rows = [
@@ -68,7 +70,7 @@ def headline(ctx: Context, regression: bool) -> str:
             ("log loss", "logLoss", "", "mean -log P(true class); punishes confident mistakes"),
             ("Brier score", "brier", "", "mean squared error of the probabilities"),
             (
-                f"ECE, {m.get('eceBins', ECE_BINS)} equal-width bins (gate)",
+                f"ECE, {ctx.classification.ece_bins} equal-width bins (gate)",
                 "ece",
                 "",
                 "mean |accuracy - confidence| over bins; the gate's ece",
@@ -77,8 +79,8 @@ def headline(ctx: Context, regression: bool) -> str:
     cells = [
         [
             td(e(label)),
-            tdn(m.get(key)),
-            td(interval(m.get(ci)) if ci else ""),
+            tdn(m(key)),
+            td(interval(m(ci)) if ci else ""),
             tdn(base.values.get(key) if base else None),
             td(e(what)),
         ]
@@ -116,7 +118,7 @@ def headline(ctx: Context, regression: bool) -> str:
     cells.append(
         [
             td("per-sample loss, mean ± std"),
-            td(f"{fmt(m.get('lossMean'))} ± {fmt(m.get('lossStd'))}"),
+            td(f"{fmt(ctx.summary.metrics.loss_mean)} ± {fmt(ctx.summary.metrics.loss_std)}"),
             td(""),
             td(""),
             td("spread of the losses: a long tail means a few very wrong samples"),
@@ -148,11 +150,11 @@ def _baseline_note(base: Baseline | None) -> str:
 
 
 def per_class(ctx: Context) -> str:
-    m = ctx.metrics.get("perClass") or {}
+    m = ctx.classification.per_class
     recalls = class_recalls(ctx.classes, ctx.pooled.y_true_idx, ctx.pooled.y_pred_idx)
     rows = []
     for r in recalls:
-        stats = m.get(r.label) or {}
+        stats = m.get(r.label)
         empty = r.support == 0
         rows.append(
             [
@@ -160,8 +162,8 @@ def per_class(ctx: Context) -> str:
                 tdn(r.support),
                 tdn(r.recall, fmt(r.recall) + _bar(r.recall) if r.recall is not None else NA),
                 td(interval([r.low, r.high]) if not empty else NA),
-                tdn(None if empty else stats.get("precision"), None if not empty else NA),
-                tdn(None if empty else stats.get("f1"), None if not empty else NA),
+                tdn(None if empty or stats is None else stats.precision, None if not empty else NA),
+                tdn(None if empty or stats is None else stats.f1, None if not empty else NA),
             ]
         )
     return section(
@@ -184,8 +186,8 @@ def _bar(value: float | None) -> str:
 
 
 def confusion(ctx: Context) -> str:
-    cm = ctx.metrics.get("confusionMatrix") or {}
-    labels, matrix = cm.get("labels") or [], cm.get("matrix") or []
+    cm = ctx.classification.confusion_matrix
+    labels, matrix = cm.labels, cm.matrix
     if not labels:
         return ""
     if len(labels) > 40:

@@ -14,11 +14,12 @@ from .quality import Context
 
 if TYPE_CHECKING:
     from ..plan import Plan
+    from ..summary import NoiseCandidate, RunSummary, WorstSample
 
 
-def _sample_cell(item: dict[str, Any]) -> str:
+def _sample_cell(item: WorstSample | NoiseCandidate) -> str:
     """The id; the row only when the id is not simply the row number."""
-    sample_id, row = item.get("id"), item.get("row")
+    sample_id, row = item.id, item.row
     if sample_id is None or str(sample_id) == str(row):
         return tdn(row, fmt(row))
     return td(f'{e(sample_id)} <small class="na">row {fmt(row)}</small>')
@@ -37,7 +38,7 @@ def _p(proba: np.ndarray | None, ctx: Context, label: Any) -> str:
 
 
 def worst(ctx: Context, regression: bool) -> str:
-    items = ctx.summary.get("worstSamples") or []
+    items = ctx.summary.worst_samples
     if not items:
         return section(
             "worst",
@@ -49,10 +50,10 @@ def worst(ctx: Context, regression: bool) -> str:
         rows = [
             [
                 _sample_cell(i),
-                tdn(i.get("yTrue")),
-                tdn(i.get("yPred")),
-                tdn(_diff(i.get("yPred"), i.get("yTrue"))),
-                tdn(i.get("loss")),
+                tdn(i.y_true),
+                tdn(i.y_pred),
+                tdn(_diff(i.y_pred, i.y_true)),
+                tdn(i.loss),
             ]
             for i in items
         ]
@@ -62,15 +63,15 @@ def worst(ctx: Context, regression: bool) -> str:
         proba = _proba_of(ctx)
         rows = []
         for i in items:
-            p = proba.get(int(i.get("row") or -1))
+            p = proba.get(i.row)
             rows.append(
                 [
                     _sample_cell(i),
-                    td(e(ctx.name(i.get("yTrue")))),
-                    td(e(ctx.name(i.get("yPred")))),
-                    tdn(i.get("loss")),
-                    _p(p, ctx, i.get("yTrue")),
-                    _p(p, ctx, i.get("yPred")),
+                    td(e(ctx.name(i.y_true))),
+                    td(e(ctx.name(i.y_pred))),
+                    tdn(i.loss),
+                    _p(p, ctx, i.y_true),
+                    _p(p, ctx, i.y_pred),
                 ]
             )
         header = ["sample", "true", "predicted", "loss", "P(true)", "P(predicted)"]
@@ -92,16 +93,16 @@ def _diff(a: Any, b: Any) -> float | None:
 
 
 def noise(ctx: Context) -> str:
-    items = ctx.summary.get("labelNoiseCandidates") or []
+    items = ctx.summary.label_noise_candidates
     body = (
         table(
             ["sample", "label", "predicted", "confidence"],
             [
                 [
                     _sample_cell(i),
-                    td(e(ctx.name(i.get("yTrue")))),
-                    td(e(ctx.name(i.get("yPred")))),
-                    tdn(i.get("confidence")),
+                    td(e(ctx.name(i.y_true))),
+                    td(e(ctx.name(i.y_pred))),
+                    tdn(i.confidence),
                 ]
                 for i in items
             ],
@@ -120,16 +121,16 @@ def noise(ctx: Context) -> str:
     )
 
 
-def failures(summary: dict[str, Any]) -> str:
+def failures(summary: RunSummary) -> str:
     how = (
         "folds that raised at fit or predict time, grouped by error type; their samples "
         "have no prediction and are left out of every metric."
     )
-    types = summary.get("failureTypes") or {}
+    types = summary.failure_types
     if not types:
         return section("failures", "Failures", how, "<p>No fold failed.</p>")
-    listed = summary.get("failures") or []
-    failed = (summary.get("folds") or {}).get("failed", len(listed))
+    listed = summary.failures
+    failed = summary.folds.failed
     parts = [
         table(
             ["error type", "folds"],
@@ -145,10 +146,10 @@ def failures(summary: dict[str, Any]) -> str:
             ["fold", "sample ids", "type", "message"],
             [
                 [
-                    tdn(f.get("fold")),
-                    td(e(", ".join(str(i) for i in f.get("ids") or []))),
-                    td(e(f.get("type"))),
-                    td(f"<pre>{e(f.get('message'))}</pre>"),
+                    tdn(f.fold),
+                    td(e(", ".join(str(i) for i in f.ids))),
+                    td(e(f.type)),
+                    td(f"<pre>{e(f.message)}</pre>"),
                 ]
                 for f in listed
             ],
@@ -159,18 +160,18 @@ def failures(summary: dict[str, Any]) -> str:
     return section("failures", "Failures", how, *parts)
 
 
-def execution(plan: Plan, summary: dict[str, Any], versions: dict[str, str]) -> str:
-    timing = summary.get("timing") or {}
-    paths = summary.get("paths") or {}
-    trainers = summary.get("trainerVersions") or {}
+def execution(plan: Plan, summary: RunSummary, versions: dict[str, str]) -> str:
+    timing = summary.timing
+    paths = summary.paths
+    trainers = summary.trainer_versions
     parts = [
         table(
             ["median fit (s)", "median predict (s)", "total fit (s)"],
             [
                 [
-                    tdn(timing.get("fitSecondsMedian")),
-                    tdn(timing.get("predictSecondsMedian")),
-                    tdn(timing.get("fitSecondsTotal")),
+                    tdn(timing.fit_seconds_median),
+                    tdn(timing.predict_seconds_median),
+                    tdn(timing.fit_seconds_total),
                 ]
             ],
             numeric=(0, 1, 2),

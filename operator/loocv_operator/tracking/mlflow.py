@@ -17,9 +17,10 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidInput
+from ..summary import SummaryLike, as_summary
 
 if TYPE_CHECKING:
     from ..gate import GateVerdict
@@ -85,25 +86,26 @@ def params_of(plan: Plan) -> dict[str, str]:
     return {k: v[:MAX_TAG] for k, v in params.items()}
 
 
-def metrics_of(summary: Mapping[str, Any], verdict: GateVerdict) -> dict[str, float]:
-    raw = summary.get("metrics") or {}
+def metrics_of(summary: SummaryLike, verdict: GateVerdict) -> dict[str, float]:
+    summary = as_summary(summary)
     out: dict[str, float] = {}
-    for key, name in _METRICS.items():
-        value = raw.get(key)
+    for key, name in _METRICS.items():  # by the summary's serialized metric names
+        value = summary.metric(key)
         if isinstance(value, int | float) and math.isfinite(value):
             out[name] = float(value)
     for key, name in _INTERVALS.items():
-        bounds = raw.get(key)
+        bounds = summary.metric(key)
         if bounds and len(bounds) == 2 and None not in bounds:
             out[f"{name}_ci95_low"], out[f"{name}_ci95_high"] = map(float, bounds)
-    for label, stats in (raw.get("perClass") or {}).items():
-        if (stats.get("support") or 0) > 0 and stats.get("recall") is not None:
-            out[f"recall.{label}"] = float(stats["recall"])
-    folds = summary.get("folds") or {}
-    out["folds_total"] = float(folds.get("total") or 0)
-    out["folds_failed"] = float(folds.get("failed") or 0)
-    out["folds_missing"] = float(folds.get("missing") or 0)
-    out["failure_rate"] = float(summary.get("failureRate") or 0.0)
+    metrics = summary.classification_metrics
+    for label, stats in (metrics.per_class if metrics is not None else {}).items():
+        if stats.support > 0 and stats.recall is not None:
+            out[f"recall.{label}"] = float(stats.recall)
+    folds = summary.folds
+    out["folds_total"] = float(folds.total)
+    out["folds_failed"] = float(folds.failed)
+    out["folds_missing"] = float(folds.missing)
+    out["failure_rate"] = summary.failure_rate
     if verdict.evaluated:
         out["gate_passed"] = 1.0 if verdict.passed else 0.0
     return out
@@ -127,7 +129,7 @@ def tags_of(plan: Plan, verdict: GateVerdict) -> dict[str, str]:
 
 def log_run(
     plan: Plan,
-    summary: Mapping[str, Any],
+    summary: SummaryLike,
     verdict: GateVerdict,
     artifacts: Mapping[str, bytes],
 ) -> Logged | None:
