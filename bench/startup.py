@@ -119,9 +119,11 @@ def section(repeats: int) -> list[str]:
         f"| `loocv report` of that run | {cell('report')} | ≤ {TARGET_REPORT} s |",
         f"| `loocv --version` (the CLI's floor) | {cell('version')} | |",
         "",
-        "Where `loocv report`'s time goes: importing scikit-learn, which its path reaches through "
-        "plan.py (estimators, fastpaths), folds.py (model_selection) and the summary's "
-        "sklearn.metrics; the report package itself imports numpy only.",
+        "`loocv report` imports no scikit-learn: plan.py and folds.py import it only to plan a "
+        "run, and the summary's metrics are numpy (stats.py, equal to sklearn.metrics bit for "
+        "bit); what is left is Python, numpy and pydantic (the manifest model). `loocv run` "
+        "imports only the fast-path module its final step can match (fastpaths/__init__.py), "
+        "and no sklearn.metrics.",
     ]
 
 
