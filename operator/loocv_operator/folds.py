@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.model_selection import KFold, LeaveOneGroupOut
 
 from .errors import InvalidInput
 from .spec import StrategySpec, SubsetSpec
@@ -112,6 +111,9 @@ def plan_folds(
     seed: int,
     classification: bool,
 ) -> list[Fold]:
+    # Here, not at the top: the operator reads Fold from plan.json without scikit-learn.
+    from sklearn.model_selection import KFold, LeaveOneGroupOut
+
     n = len(y)
     if strategy.type == "LeaveOneOut":
         if n < 2:

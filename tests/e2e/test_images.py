@@ -26,7 +26,7 @@ from loocv_operator import __version__
 from loocv_operator.datasets import load_dataset
 from loocv_operator.estimators import DEFAULT_ALLOWLIST, build_estimator
 from loocv_operator.ledger import load_results
-from loocv_operator.plan import make_plan
+from loocv_operator.planning import make_plan
 from loocv_operator.spec import parse_spec
 from loocv_operator.store import RunLocation, open_store
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from .jobs import ObservedPod
+from .observe import ObservedPod
 
 OOM_REASON = "OOMKilled"
 MAX_MESSAGE = 600

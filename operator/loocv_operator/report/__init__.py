@@ -72,6 +72,8 @@ def build_report(plan: Plan, summary: dict[str, Any], verdict: GateVerdict) -> d
             "passed": verdict.passed if verdict.evaluated else None,
             "evaluated": verdict.evaluated,
             "failures": list(verdict.failures),
+            "reason": verdict.reason if verdict.evaluated else None,
+            "incomplete": verdict.incomplete,
         },
         "outcome": outcome_of(summary, verdict).to_json(),
         "generatedAt": _now(),
