@@ -19,6 +19,7 @@ from ..segments import OPERATOR_ATTEMPT, SegmentWriter
 from ..spec import LOOCVRunSpec
 from ..store import RunLocation
 from .events import build_event
+from .finale import failed_status
 from .jobs import JobDefaults, JobOrder, build_job, build_step_job
 from .kubeapi import KubeGateway
 from .observe import ObservedPod
@@ -29,7 +30,6 @@ from .settings import Settings
 from .status import (
     RunView,
     build_status,
-    failed_status,
     invalid_status,
     merge_patch,
 )
@@ -46,14 +46,13 @@ class Acts:
         telemetry: Telemetry,
         clock: Callable[[], float],
         now: Callable[[], datetime],
-        defaults: JobDefaults,
     ) -> None:
         self.settings = settings
         self.kube = kube
         self.telemetry = telemetry
         self.clock = clock
         self.now = now
-        self.defaults = defaults
+        self.defaults = job_defaults(settings)
 
     # ------------------------------------------------------------------ Jobs
     def apply(self, run: TrackedRun, plan: Plan, decision: Decision) -> None:
@@ -148,16 +147,17 @@ class Acts:
             if result.error is not None:
                 self.telemetry.folds_failed.labels(ns).inc()
 
-    def pods(self, run: TrackedRun, plan: Plan, pods: Sequence[ObservedPod]) -> None:
-        """Every pod of the run, once per full pass: preemptions counted, failures told."""
+    def pods(self, run: TrackedRun, spec: LOOCVRunSpec, pods: Sequence[ObservedPod]) -> None:
+        """Every pod of the run, once per full pass: preemptions counted, failures told (a
+        planner's or a report's as well: an OOM kill there is the same story)."""
         for pod in pods:
             if pod.disrupted and pod.name not in run.told.preempted_pods:
                 run.told.preempted_pods.add(pod.name)
                 self.telemetry.job_preemptions.labels(run.ref.namespace).inc()
         pod_failure_events(
-            [p for p in pods if p.batch >= 0],
+            pods,
             run.told.failed_pods,
-            memory_limit(plan.spec, self.settings),
+            memory_limit(spec, self.settings),
             lambda type_, reason, message: self.event(run.ref, type_, reason, message),
         )
 
@@ -247,3 +247,17 @@ def _conditions_key(status: Mapping[str, Any]) -> list[tuple[str, str, str]]:
         (str(c.get("type")), str(c.get("status")), str(c.get("reason")))
         for c in status.get("conditions") or []
     ]
+
+
+def job_defaults(settings: Settings) -> JobDefaults:
+    return JobDefaults(
+        image=settings.trainer_image,
+        allowlist_extra=settings.allowlist_extra,
+        s3_endpoint=settings.s3_endpoint,
+        storage_secret=settings.storage_secret,
+        default_requests=(
+            ("cpu", settings.trainer_cpu_request),
+            ("memory", settings.trainer_memory_request),
+        ),
+        default_limits=(("memory", settings.trainer_memory_limit),),
+    )

@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from ..gate import REASON_BREACHED, REASON_INCOMPLETE, REASON_MET, GateVerdict, missing_text
 from ..plan import Plan
 from ..store import Store
-from .status import FoldCounts
+from . import conditions as cond
+from .status import Condition, FoldCounts, LOOCVRunStatus, dump
 
 REPORT = "report.json"
 
@@ -86,3 +88,34 @@ def final_events(
         else:
             events.append(("Warning", "GateFailed", "; ".join(verdict.failures)))
     return events
+
+
+def failed_status(
+    previous: Mapping[str, Any] | None,
+    generation: int | None,
+    now: datetime,
+    reason: str,
+    message: str,
+) -> dict[str, Any]:
+    """The run ended without a report (its planner or report Job failed): Failed, saying why."""
+    previous = dict(previous or {})
+    conditions: list[dict[str, Any]] = list(previous.get("conditions") or [])
+    updates: tuple[tuple[str, cond.ConditionStatus], ...] = (
+        (cond.PROGRESSING, "False"),
+        (cond.FAILED, "True"),
+    )
+    for type_, status_ in updates:
+        conditions = cond.set_condition(
+            conditions, type_, status_, reason, message, now, generation
+        )
+    previous.update(
+        observedGeneration=generation,
+        phase="Failed",
+        startTime=previous.get("startTime") or cond.timestamp(now),
+        completionTime=previous.get("completionTime") or cond.timestamp(now),
+        conditions=[
+            Condition.model_validate(c).model_dump(by_alias=True, exclude_none=True)
+            for c in conditions
+        ],
+    )
+    return dump(LOOCVRunStatus.model_validate(previous))

@@ -10,13 +10,16 @@ folds the operator recorded as not run.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..plan import Plan
+from .finale import Report
 from .observe import FINISHED_FAILED, FINISHED_SUCCEEDED, ObservedJob, ObservedPod
 from .reconcile import Decision, latest_attempts
-from .status import FoldCounts, JobCounts
+from .runstate import TrackedRun
+from .status import FoldCounts, JobCounts, RunView
 from .tally import Tally
 
 
@@ -88,4 +91,30 @@ def progress_of(
         unschedulable=next((p.unschedulable for p in pods if p.unschedulable), None),
         batches_waiting=not suspended and waiting_batches,
         done=finished,
+    )
+
+
+def view_of(
+    run: TrackedRun,
+    plan: Plan,
+    progress: Progress,
+    summary: Mapping[str, Any] | None,
+    report: Report | None = None,
+) -> RunView:
+    """Everything the status is made from; ``report`` (report.json) once the run is done."""
+    return RunView(
+        generation=run.generation,
+        folds=progress.folds,
+        jobs=progress.jobs,
+        summary=summary,
+        results_uri=run.uri,
+        suspended=run.suspend,
+        finished=report is not None,
+        verdict=report.verdict if report is not None else None,
+        halted=run.stop.message if run.stop else None,
+        halt_reason=run.stop.reason if run.stop else "TrainerInvalidInput",
+        waiting=progress.waiting,
+        unschedulable=progress.unschedulable,
+        batching=plan.batching.to_json(),
+        baseline=report.baseline if report is not None else None,
     )

@@ -21,21 +21,20 @@ Every run has a lock: the periodic pass and a handler never work on a run at onc
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from ..errors import InvalidInput, StoreError
+from ..errors import StoreError
 from ..plan import Plan
 from ..spec import ManifestError, parse_spec
-from ..store import RunLocation, Store, retry_notices
+from ..store import retry_notices
 from .acts import Acts
 from .admission import accepted_spec, planner_refusal, run_location
 from .finale import final_events, read_report
-from .jobs import STEP_PLAN, STEP_REPORT, STEP_TRAIN, JobDefaults, selector
+from .jobs import STEP_PLAN, STEP_REPORT, STEP_TRAIN, selector
 from .kubeapi import KubeGateway, RunGone
 from .observe import (
     FAILURE_INVALID_INPUT,
@@ -46,18 +45,20 @@ from .observe import (
     observe_job,
     observe_pod,
 )
-from .progress import Progress, progress_of
-from .reconcile import Limits, decide
+from .plans import SPEC_OBJECT, planned_message, stored_plan
+from .progress import Progress, progress_of, view_of
+from .reconcile import Decision, Limits, decide
+from .registry import Runs
 from .runstate import TrackedRun
 from .settings import Settings
 from .sizing import probe_done, sized_after_probe
-from .status import RunView, build_status, is_terminal, pending_status, phase_of
+from .status import build_status, is_terminal, pending_status, phase_of
 from .stopping import operator_stop, trainer_stop
 from .stores import StoreCache
+from .tally import Tally
 from .telemetry import Telemetry
 
 log = logging.getLogger("loocv.operator")
-SPEC_OBJECT = "spec.json"  # what the planner Job plans from (podsteps.py)
 
 
 class RetryLater(Exception):
@@ -83,10 +84,8 @@ class RunService:
         self.telemetry = telemetry or Telemetry()
         self.stores = stores or StoreCache()
         self.clock = clock
-        self.acts = Acts(settings, kube, self.telemetry, clock, now, _defaults(settings))
-        self._runs: dict[str, TrackedRun] = {}
-        self._phases: dict[str, str] = {}
-        self._lock = threading.Lock()
+        self.acts = Acts(settings, kube, self.telemetry, clock, now)
+        self.runs = Runs()
         # One pool for store reads, shared by every run (bench part 4: one GET at a time
         # made a 10,000-fold collect take 16 s).
         self._reads = ThreadPoolExecutor(settings.store_concurrency, thread_name_prefix="store")
@@ -96,43 +95,21 @@ class RunService:
 
     # ------------------------------------------------------------------ tracking
     def tracked(self) -> list[str]:
-        with self._lock:
-            return list(self._runs)
+        return self.runs.uids()
 
     def state(self, uid: str) -> TrackedRun | None:
-        with self._lock:
-            return self._runs.get(uid)
+        return self.runs.get(uid)
 
     def due(self) -> list[str]:
-        """Every poll interval while something waits (a Job slot, the planner, the report),
-        else every status interval."""
-        now = self.clock()
-        with self._lock:
-            runs = list(self._runs.values())
-        s = self.settings
-        return [
-            r.ref.uid
-            for r in runs
-            if now - r.clocks.reconcile >= (s.poll_interval if r.waiting else s.status_interval)
-        ]
+        return self.runs.due(
+            self.clock(), self.settings.poll_interval, self.settings.status_interval
+        )
 
     def phase_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        with self._lock:
-            for phase in self._phases.values():
-                counts[phase] = counts.get(phase, 0) + 1
-        return counts
+        return self.runs.phase_counts()
 
     def forget(self, body: Mapping[str, Any]) -> None:
-        self._untrack(run_location(body).uid, None)
-
-    def _untrack(self, uid: str, phase: str | None) -> None:
-        with self._lock:
-            self._runs.pop(uid, None)
-            if phase is None:
-                self._phases.pop(uid, None)
-            else:
-                self._phases[uid] = phase
+        self.runs.drop(run_location(body).uid, None)
 
     # ------------------------------------------------------------------ handlers
     def admit(self, body: Mapping[str, Any]) -> None:
@@ -142,7 +119,7 @@ class RunService:
         status = dict(body.get("status") or {})
         if is_terminal(status):
             self.acts.restamp(ref, status, generation)
-            self._phases[ref.uid] = str(status.get("phase") or "Failed")
+            self.runs.set_phase(ref.uid, str(status.get("phase") or "Failed"))
             return
         if self.state(ref.uid) is not None:
             self.spec_changed(body)
@@ -150,7 +127,7 @@ class RunService:
         spec, problems = accepted_spec(body, self.settings)
         if spec is None:
             self.acts.invalid(ref, status, generation, problems)
-            self._phases[ref.uid] = "Failed"
+            self.runs.set_phase(ref.uid, "Failed")
             return
         uri = spec.storage.uri or self.settings.storage_uri
         assert uri is not None
@@ -159,7 +136,7 @@ class RunService:
         )
         run = TrackedRun(ref, spec, store, generation, status)
         try:
-            plan = _stored_plan(store, ref)
+            plan = stored_plan(store, ref)
             if plan is None and not store.exists(ref.artifact(SPEC_OBJECT)):
                 store.put(ref.artifact(SPEC_OBJECT), spec.model_dump_json(by_alias=True).encode())
         except StoreError as exc:
@@ -172,8 +149,7 @@ class RunService:
             run.attach(plan)
             if plan.spec_digest != spec.digest():
                 self.acts.event(ref, "Warning", "SpecChangeIgnored", _IGNORED)
-        with self._lock:
-            self._runs[ref.uid] = run
+        self.runs.add(run)
         self.reconcile(ref.uid)
 
     def spec_changed(self, body: Mapping[str, Any]) -> None:
@@ -244,7 +220,7 @@ class RunService:
             self.acts.event(ref, "Warning", "StoreUnreachable", f"{exc}; trying again")
         except RunGone:
             log.info("%s/%s is gone; no longer tracked", ref.namespace, ref.name)
-            self._untrack(uid, None)
+            self.runs.drop(uid, None)
         except Exception:
             self.telemetry.reconcile_errors.labels(ref.namespace).inc()
             log.exception("reconciling %s/%s failed; trying again", ref.namespace, ref.name)
@@ -278,13 +254,34 @@ class RunService:
         if probe_done(plan, results.tally):
             self._size(run, plan, trainers)
             plan = run.plan
-        # decide
-        if run.stop is None and (stop := operator_stop(results.tally)) is not None:
+        decision = self._decide(run, plan, results.tally, trainers, pods)
+        self.acts.apply(run, plan, decision)
+        progress = progress_of(plan, results.tally, trainers, pods, decision, run.suspend)
+        run.waiting = progress.batches_waiting
+        if not full:
+            return
+        self.acts.pods(run, plan.spec, pods)
+        if progress.done:
+            self._finishing(run, plan, progress, _step(jobs, STEP_REPORT), pods)
+        else:
+            self._write_progress(run, plan, progress)
+
+    def _decide(
+        self,
+        run: TrackedRun,
+        plan: Plan,
+        tally: Tally,
+        trainers: list[ObservedJob],
+        pods: list[ObservedPod],
+    ) -> Decision:
+        """Which trainer Jobs to create, resubmit, give up, suspend or resume — and whether
+        to stop creating them (told once, in a Halted Event)."""
+        if run.stop is None and (stop := operator_stop(tally)) is not None:
             run.stop = stop
             self.acts.event(run.ref, "Warning", "Halted", stop.message)
         decision = decide(
             len(plan.batches),
-            {b for b, folds in enumerate(plan.batches) if results.tally.has(folds)},
+            {b for b, folds in enumerate(plan.batches) if tally.has(folds)},
             trainers,
             Limits(
                 run.max_concurrent_jobs,
@@ -298,17 +295,7 @@ class RunService:
         if run.stop is None and (stop := trainer_stop(decision, pods)) is not None:
             run.stop = stop
             self.acts.event(run.ref, "Warning", "Halted", stop.message)
-        # act
-        self.acts.apply(run, plan, decision)
-        progress = progress_of(plan, results.tally, trainers, pods, decision, run.suspend)
-        run.waiting = progress.batches_waiting
-        if not full:
-            return
-        self.acts.pods(run, plan, pods)
-        if progress.done:
-            self._finishing(run, plan, progress, _step(jobs, STEP_REPORT), pods)
-        else:
-            self._write_progress(run, plan, progress)
+        return decision
 
     # ------------------------------------------------------------------ the steps
     def _planning(self, run: TrackedRun, job: ObservedJob | None, pods: list[ObservedPod]) -> None:
@@ -325,18 +312,19 @@ class RunService:
             if job.failure == FAILURE_INVALID_INPUT:
                 problems = planner_refusal(planner_pods, job.message)
                 self.acts.invalid(ref, run.status, run.generation, problems)
-                self._untrack(ref.uid, "Failed")
-            else:
+                self.runs.drop(ref.uid, "Failed")
+            else:  # an OOM kill, a crash: said in an Event, as a trainer pod's would be
+                self.acts.pods(run, run.spec, planner_pods)
                 self._failed(run, "PlannerFailed", f"the planner Job failed: {job.message}")
             return
         if job.finished != FINISHED_SUCCEEDED:
             return
-        plan = _stored_plan(run.store, ref)
+        plan = stored_plan(run.store, ref)
         if plan is None:
             self._failed(run, "PlannerFailed", f"the planner Job {job.name} wrote no plan")
             return
         run.attach(plan)
-        self.acts.event(ref, "Normal", "Planned", _planned(plan, run.store))
+        self.acts.event(ref, "Normal", "Planned", planned_message(plan, run.store))
 
     def _size(self, run: TrackedRun, plan: Plan, trainers: list[ObservedJob]) -> None:
         """foldsPerJob auto: the probe is done; cut the rest from what it measured."""
@@ -381,14 +369,13 @@ class RunService:
                 return
             self._write_progress(run, plan, progress)
             return
-        view = self._view(run, plan, progress, report.summary, finished=True)
-        view = RunView(**{**view.__dict__, "verdict": report.verdict, "baseline": report.baseline})
+        view = view_of(run, plan, progress, report.summary, report)
         new = build_status(run.status, view, self.acts.now())
         run.status = self.acts.write(run.ref, run.status, new)
         run.finished = True
         self.acts.observe_duration(run.ref.namespace, new)
         phase = phase_of(view)
-        self._untrack(run.ref.uid, phase)
+        self.runs.drop(run.ref.uid, phase)
         uri = run.store.uri(plan.location.artifact("report.html"))
         halted = run.stop.message if run.stop else None
         for type_, reason, message in final_events(
@@ -399,37 +386,14 @@ class RunService:
     def _failed(self, run: TrackedRun, reason: str, message: str) -> None:
         self.acts.failed(run, reason, message)
         run.finished = True
-        self._untrack(run.ref.uid, "Failed")
+        self.runs.drop(run.ref.uid, "Failed")
 
     # ------------------------------------------------------------------ status
-    def _view(
-        self,
-        run: TrackedRun,
-        plan: Plan,
-        progress: Progress,
-        summary: Mapping[str, Any] | None,
-        finished: bool = False,
-    ) -> RunView:
-        return RunView(
-            generation=run.generation,
-            folds=progress.folds,
-            jobs=progress.jobs,
-            summary=summary,
-            results_uri=run.uri,
-            suspended=run.suspend,
-            finished=finished,
-            halted=run.stop.message if run.stop else None,
-            halt_reason=run.stop.reason if run.stop else "TrainerInvalidInput",
-            waiting=progress.waiting,
-            unschedulable=progress.unschedulable,
-            batching=plan.batching.to_json(),
-        )
-
     def _write_progress(self, run: TrackedRun, plan: Plan, progress: Progress) -> None:
         assert run.results is not None
         tally = run.results.tally
-        view = self._view(run, plan, progress, tally.summary() if tally.stored else None)
-        self._phases[run.ref.uid] = phase_of(view)
+        view = view_of(run, plan, progress, tally.summary() if tally.stored else None)
+        self.runs.set_phase(run.ref.uid, phase_of(view))
         self.acts.write_progress(run, view)
 
     # ------------------------------------------------------------------ listing
@@ -450,39 +414,3 @@ _IGNORED = (
 
 def _step(jobs: list[ObservedJob], step: str) -> ObservedJob | None:
     return next((j for j in jobs if j.step == step), None)
-
-
-def _stored_plan(store: Store, ref: RunLocation) -> Plan | None:
-    try:
-        raw = store.get(ref.plan)
-    except KeyError:
-        return None
-    try:
-        return Plan.from_json(raw, store.uri(ref.plan))
-    except InvalidInput:
-        log.warning("ignoring an unreadable plan at %s", store.uri(ref.plan))
-        return None
-
-
-def _planned(plan: Plan, store: Store) -> str:
-    if plan.batching.probing:
-        message = f"{plan.n_folds} folds; {plan.batching.message}"
-    else:
-        message = f"{plan.n_folds} folds in {len(plan.batches)} batches"
-        if plan.batching.message:
-            message += f" ({plan.batching.message})"
-    return f"{message}; plan at {store.uri(plan.location.plan)}"
-
-
-def _defaults(settings: Settings) -> JobDefaults:
-    return JobDefaults(
-        image=settings.trainer_image,
-        allowlist_extra=settings.allowlist_extra,
-        s3_endpoint=settings.s3_endpoint,
-        storage_secret=settings.storage_secret,
-        default_requests=(
-            ("cpu", settings.trainer_cpu_request),
-            ("memory", settings.trainer_memory_request),
-        ),
-        default_limits=(("memory", settings.trainer_memory_limit),),
-    )

@@ -473,34 +473,3 @@ def is_terminal(status: Mapping[str, Any] | None) -> bool:
     """Finished for good: Complete, Failed or Invalid (a restart must not reopen it)."""
     conditions = (status or {}).get("conditions") or []
     return any(cond.is_true(conditions, t) for t in (cond.COMPLETE, cond.FAILED, cond.INVALID))
-
-
-def failed_status(
-    previous: Mapping[str, Any] | None,
-    generation: int | None,
-    now: datetime,
-    reason: str,
-    message: str,
-) -> dict[str, Any]:
-    """The run ended without a report (its planner or report Job failed): Failed, saying why."""
-    previous = dict(previous or {})
-    conditions: list[dict[str, Any]] = list(previous.get("conditions") or [])
-    updates: tuple[tuple[str, cond.ConditionStatus], ...] = (
-        (cond.PROGRESSING, "False"),
-        (cond.FAILED, "True"),
-    )
-    for type_, status_ in updates:
-        conditions = cond.set_condition(
-            conditions, type_, status_, reason, message, now, generation
-        )
-    previous.update(
-        observedGeneration=generation,
-        phase="Failed",
-        startTime=previous.get("startTime") or cond.timestamp(now),
-        completionTime=previous.get("completionTime") or cond.timestamp(now),
-        conditions=[
-            Condition.model_validate(c).model_dump(by_alias=True, exclude_none=True)
-            for c in conditions
-        ],
-    )
-    return dump(LOOCVRunStatus.model_validate(previous))

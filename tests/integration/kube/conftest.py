@@ -63,17 +63,28 @@ def kubeconfig(cluster: Cluster, tmp_path: Path) -> Path:
     return path
 
 
+# Runs the operator as `python -m loocv_operator.kube.main` does, and at exit writes the
+# names of every module it imported to the file given first (test_thin_operator.py).
+MODULE_RECORDER = """
+import atexit, json, runpy, sys
+out = sys.argv.pop(1)
+atexit.register(lambda: open(out, "w").write(json.dumps(sorted(sys.modules))))
+runpy.run_module("loocv_operator.kube.main", run_name="__main__", alter_sys=True)
+"""
+
+
 @dataclass
 class OperatorProcess:
     args: list[str]
     env: dict[str, str]
     log: Path
     process: subprocess.Popen[bytes] | None = None
+    command: tuple[str, ...] = ("-m", "loocv_operator.kube.main")
 
     def start(self) -> OperatorProcess:
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "loocv_operator.kube.main", *self.args],
+                [sys.executable, *self.command, *self.args],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -109,7 +120,9 @@ def operator(
 ) -> Iterator[Callable[..., OperatorProcess]]:
     started: list[OperatorProcess] = []
 
-    def start(*extra: str, interval: float = 0.5) -> OperatorProcess:
+    def start(
+        *extra: str, interval: float = 0.5, record_modules: Path | None = None
+    ) -> OperatorProcess:
         env = {
             "PATH": os.environ.get("PATH", ""),
             "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
@@ -138,7 +151,10 @@ def operator(
             "2",
             *extra,
         ]
-        process = OperatorProcess(args, env, tmp_path / "operator.log").start()
+        command: tuple[str, ...] = ("-m", "loocv_operator.kube.main")
+        if record_modules is not None:
+            command = ("-c", MODULE_RECORDER, str(record_modules))
+        process = OperatorProcess(args, env, tmp_path / "operator.log", command=command).start()
         started.append(process)
         return process
 
@@ -158,8 +174,8 @@ def controller(
     api: k8s.ApiClient, tmp_path: Path, faults: dict[int, Fault]
 ) -> Iterator[JobController]:
     def fault_of(job: Mapping[str, Any]) -> Fault | None:
-        batch = int(job["metadata"]["labels"]["loocv.dev/batch"])
-        return faults.get(batch)
+        batch = job["metadata"]["labels"].get("loocv.dev/batch")  # none: the planner, the report
+        return None if batch is None else faults.get(int(batch))
 
     pods = tmp_path / "pods"
     pods.mkdir()

@@ -98,10 +98,15 @@ def test_a_run_completes_with_the_metrics_of_the_local_run(
     assert store.exists(location.artifact("report.html"))
     assert status["resultsUri"] == store.uri(location.prefix)
 
-    # Three batches, three Jobs, never more than two at once, each created once.
+    # The planner, three batches' trainers, the report: never more than two at once, each
+    # created once, in that order.
     log = cluster.log
     created_jobs = [e.name for e in job_creations(log, namespace) if e.status == 201]
-    assert len(created_jobs) == len(set(created_jobs)) == 3
+    assert len(created_jobs) == len(set(created_jobs)) == 5
+    assert [n.rsplit("-", 1)[-1] for n in created_jobs[:1] + created_jobs[-1:]] == [
+        "plan",
+        "report",
+    ]
     assert max_active_jobs(log, namespace) <= 2
     # Jobs and pods are observed per run: namespaced lists with a server-side selector,
     # never a cluster-wide list or watch, and no handler writes to a Job.
@@ -151,7 +156,9 @@ def test_auto_batching_times_a_probe_job_then_sizes_the_rest(
     assert 0 < batching["perFoldSeconds"] < 0.5
     assert batching["foldsPerJob"] == 73
     log = cluster.log
-    creations = [e for e in job_creations(log, namespace) if e.status == 201]
+    creations = [
+        e for e in job_creations(log, namespace) if e.status == 201 and "-b" in (e.name or "")
+    ]
     assert [e.name.rsplit("-", 2)[-2] for e in creations] == ["b0", "b1", "b2"]
     probe_done = next(
         i

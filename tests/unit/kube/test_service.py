@@ -331,7 +331,8 @@ def test_a_failing_batch_is_resubmitted_then_recorded_as_failed(
     assert kube.conditions()["Complete"]["status"] == "True"
     lines = (root / "ns/iris/uid-1/predictions.csv").read_text().splitlines()
     header = lines[0].split(",")
-    by_row = {int(v[0]): dict(zip(header, v, strict=True)) for v in (line.split(",") for line in lines[1:])}
+    rows = [line.split(",") for line in lines[1:]]
+    by_row = {int(v[0]): dict(zip(header, v, strict=True)) for v in rows}
     given_up = [by_row[s.row] for r in failed for s in r.samples]
     assert {g["status"] for g in given_up} == {"failed"}
     assert all(g["y_true"] in ("0", "1", "2") and g["id"] for g in given_up)
@@ -615,3 +616,37 @@ def test_the_trainers_own_words_reach_the_failed_condition(
     assert state is not None and state.stop is not None
     assert said in state.stop.message  # what the Failed condition carries when the run ends
     assert any(e["reason"] == "Halted" and said in e["message"] for e in kube.events)
+
+
+def test_the_planners_refusal_reaches_the_invalid_condition_with_the_field_named(
+    kube: FakeKube, root: Path, clock: Clock
+) -> None:
+    """What needs the data (a classifier on a continuous target) is the planner Job's to
+    find; its last word becomes the Invalid condition, and no trainer Job is created."""
+    service = make_service(kube, root, clock)
+    spec = body()["spec"] | {
+        "dataset": {"builtin": "diabetes"},
+        "strategy": {"subset": {"indices": list(range(10))}},
+    }
+    admit(service, kube, body(spec))
+    assert [n.endswith("-plan") for n in kube.steps] == [True]
+    invalid = kube.conditions()["Invalid"]
+    assert invalid["status"] == "True" and invalid["message"].startswith("spec.dataset: ")
+    assert "continuous" in invalid["message"]
+    assert kube.status["phase"] == "Failed" and kube.created == []
+    assert service.tracked() == [] and service.phase_counts() == {"Failed": 1}
+    assert [e["reason"] for e in kube.events] == ["Invalid"]
+
+
+def test_the_operator_writes_the_spec_for_the_planner_and_reads_no_data(
+    kube: FakeKube, root: Path, clock: Clock
+) -> None:
+    service = make_service(kube, root, clock)
+    service.admit(body())
+    planner = kube.jobs[kube.steps[0]]
+    container = planner["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["loocv", "plan"]
+    assert container["args"] == ["--spec", str(root / "ns/iris/uid-1/spec.json")]
+    assert planner["spec"]["podFailurePolicy"]["rules"][1]["action"] == "FailJob"
+    assert not (root / "ns/iris/uid-1/plan.json").exists()  # the planner writes it
+    assert kube.status["phase"] == "Pending" and kube.created == []
