@@ -1,4 +1,4 @@
-"""The trainer: runs one batch of folds and writes one result object per fold.
+"""The trainer: runs one batch of folds and writes them as segments (segments.py).
 
 Folds an exact fast path can compute (fastpaths: one pass over the data for every held-out
 row of the batch) are written with the path recorded; the rest are fitted one by one.
