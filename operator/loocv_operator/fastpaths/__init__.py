@@ -43,7 +43,7 @@ def find_fast_path(estimator: Any, spec: LOOCVRunSpec) -> FastPath | None:
         if path is not None:
             return path
     if spec.execution.fast_path == "approximate":
-        from ..approximate import match as approximate
+        from .approximate import match as approximate
 
         return approximate(final, scaler)
     return None

@@ -26,7 +26,7 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from .fastpaths.base import FastPath, Floats, LooPredictions
+from .base import FastPath, Floats, LooPredictions
 
 REFIT_MARGIN = 2.0  # refit when |approximate logit| < REFIT_MARGIN * |Newton step| + floor
 REFIT_FLOOR = 0.5
