@@ -139,8 +139,8 @@ class Acts:
         """Folds newly stored, counted once each."""
         ns = run.ref.namespace
         for result in fresh:
+            self.telemetry.folds_completed.labels(ns).inc()
             if result.path != NOT_RUN_PATH:
-                self.telemetry.folds_completed.labels(ns).inc()
                 self.telemetry.fold_seconds.labels(ns).observe(
                     result.fit_seconds + result.predict_seconds
                 )

@@ -302,6 +302,11 @@ class RunService:
         """No plan yet: the planner Job writes it (or says what is invalid)."""
         run.waiting = True
         ref = run.ref
+        plan = stored_plan(run.store, ref)  # also when its Job is gone (ttlSecondsAfterFinished)
+        if plan is not None:
+            run.attach(plan)
+            self.acts.event(ref, "Normal", "Planned", planned_message(plan, run.store))
+            return
         if job is None:
             self.acts.create_step(
                 run, run.spec, STEP_PLAN, run.store.uri(ref.artifact(SPEC_OBJECT))
@@ -317,14 +322,8 @@ class RunService:
                 self.acts.pods(run, run.spec, planner_pods)
                 self._failed(run, "PlannerFailed", f"the planner Job failed: {job.message}")
             return
-        if job.finished != FINISHED_SUCCEEDED:
-            return
-        plan = stored_plan(run.store, ref)
-        if plan is None:
+        if job.finished == FINISHED_SUCCEEDED:
             self._failed(run, "PlannerFailed", f"the planner Job {job.name} wrote no plan")
-            return
-        run.attach(plan)
-        self.acts.event(ref, "Normal", "Planned", planned_message(plan, run.store))
 
     def _size(self, run: TrackedRun, plan: Plan, trainers: list[ObservedJob]) -> None:
         """foldsPerJob auto: the probe is done; cut the rest from what it measured."""

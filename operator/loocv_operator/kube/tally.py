@@ -114,9 +114,11 @@ class StoredResults:
         self.tally = Tally(n_folds)
 
     def refresh(self, reader: Executor | None = None) -> list[FoldResult]:
-        """Read the new segments; returns the results that now count (for telemetry)."""
+        """Read the new segments; returns the folds that have a result for the first time
+        (the telemetry counts each fold once; a fold whose counting segment changed is
+        re-tallied, not recounted)."""
         before = dict(self.ledger.results)
         fresh = [r for r in self.ledger.refresh(reader) if 0 <= r.index < self.tally.n_folds]
         for result in fresh:
             self.tally.add(result, before.get(result.index))
-        return fresh
+        return [r for r in fresh if r.index not in before]
