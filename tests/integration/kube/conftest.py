@@ -259,7 +259,7 @@ def wait_condition(
     name: str,
     type_: str,
     operator: OperatorProcess,
-    timeout: float = 90.0,
+    timeout: float = 240.0,  # a run is three pods in a row: planner, trainers, report
 ) -> dict[str, Any]:
     def check() -> dict[str, Any] | None:
         run = get_run(api, namespace, name)
