@@ -15,9 +15,9 @@ from sklearn.model_selection import LeaveOneOut, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from loocv_operator.fastpaths.approximate import ALOLogisticPath
 from loocv_operator.estimators import DEFAULT_ALLOWLIST
 from loocv_operator.fastpaths import fast_path_for, find_fast_path
+from loocv_operator.fastpaths.approximate import ALOLogisticPath
 from loocv_operator.ledger import load_results
 from loocv_operator.local import execute, prepare
 from loocv_operator.spec import LOOCVRunSpec, parse_run
