@@ -369,18 +369,19 @@ class RunService:
             self._write_progress(run, plan, progress)
             return
         view = view_of(run, plan, progress, report.summary, report)
-        new = build_status(run.status, view, self.acts.now())
-        run.status = self.acts.write(run.ref, run.status, new)
-        run.finished = True
-        self.acts.observe_duration(run.ref.namespace, new)
         phase = phase_of(view)
-        self.runs.drop(run.ref.uid, phase)
         uri = run.store.uri(plan.location.artifact("report.html"))
         halted = run.stop.message if run.stop else None
+        # The Events first: whoever sees the final conditions finds them posted.
         for type_, reason, message in final_events(
             report, progress.folds, uri, halted, phase == "Succeeded"
         ):
             self.acts.event(run.ref, type_, reason, message)
+        new = build_status(run.status, view, self.acts.now())
+        run.status = self.acts.write(run.ref, run.status, new)
+        run.finished = True
+        self.acts.observe_duration(run.ref.namespace, new)
+        self.runs.drop(run.ref.uid, phase)
 
     def _failed(self, run: TrackedRun, reason: str, message: str) -> None:
         self.acts.failed(run, reason, message)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -270,18 +271,31 @@ def wait_condition(
     return result
 
 
-def job_creations(log: list[Entry], namespace: str) -> list[Entry]:
+TRAINER_JOB = re.compile(r"-b\d+-r\d+$")  # <run>-<uid>-b<batch>-r<attempt>; else -plan, -report
+
+
+def job_creations(log: list[Entry], namespace: str, step: str | None = "train") -> list[Entry]:
+    """The Jobs created in ``namespace``: the trainers (``step`` "train"), or every Job of
+    the runs — planner, trainers, report — (``step`` None)."""
     return [
-        e for e in log if e.resource == "jobs" and e.action == "CREATE" and e.namespace == namespace
+        e
+        for e in log
+        if e.resource == "jobs"
+        and e.action == "CREATE"
+        and e.namespace == namespace
+        and (step is None or (step == "train") == bool(TRAINER_JOB.search(e.name or "")))
     ]
 
 
 def max_active_jobs(log: list[Entry], namespace: str) -> int:
-    """Replay the API log: Jobs created minus Jobs the Job controller marked finished."""
+    """Replay the API log: trainer Jobs created minus those the Job controller marked
+    finished (the window maxConcurrentJobs bounds)."""
     active = peak = 0
     finished: set[str] = set()
     for entry in log:
         if entry.namespace != namespace or entry.resource != "jobs" or entry.status >= 300:
+            continue
+        if not TRAINER_JOB.search(entry.name or ""):
             continue
         if entry.action == "CREATE":
             active += 1

@@ -77,7 +77,9 @@ def test_an_invalid_run_ends_invalid_naming_the_field(
     assert invalid["observedGeneration"] == 1
     assert condition(run, "Failed")["status"] == "True"  # type: ignore[index]
     assert run["status"]["phase"] == "Failed"
-    created = [(e.data or {})["metadata"]["name"] for e in job_creations(cluster.log, namespace)]
+    created = [
+        (e.data or {})["metadata"]["name"] for e in job_creations(cluster.log, namespace, None)
+    ]
     assert len(created) == (1 if planned else 0), created  # the planner Job alone, if any
     assert all(name.endswith("-plan") for name in created), created
     assert process.process is not None and process.process.poll() is None  # no crash

@@ -45,7 +45,7 @@ def test_a_whole_run_leaves_no_data_library_in_the_operator(
     status = run["status"]
     assert status["folds"]["succeeded"] == 30 and status["metrics"]["accuracy"] > 0.5
     assert {c["type"]: c["status"] for c in status["conditions"]}["GatePassed"] == "True"
-    names = [e.name or "" for e in job_creations(cluster.log, namespace) if e.status == 201]
+    names = [e.name or "" for e in job_creations(cluster.log, namespace, None) if e.status == 201]
     assert names[0].endswith("-plan") and names[-1].endswith("-report") and len(names) == 5
 
     process.stop()
