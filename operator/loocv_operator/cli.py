@@ -105,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "train", help="run one batch of a planned run (what the Jobs call)", add_help=False
     )
+    sub.add_parser("plan", help="plan a cluster run (what the planner Job calls)", add_help=False)
+    sub.add_parser(
+        "finish", help="write a cluster run's report (what the report Job calls)", add_help=False
+    )
     sub.add_parser("operator", help="run the Kubernetes operator", add_help=False)
     return parser
 
@@ -115,6 +119,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .trainer import main as train_main
 
         return train_main(args_list[1:])
+    if args_list[:1] in (["plan"], ["finish"]):
+        from .podsteps import main as step_main
+
+        return step_main(args_list)
     if args_list[:1] == ["operator"]:
         from .kube.main import main as operator_main
 
@@ -312,33 +320,20 @@ def _warn(message: str) -> None:
 
 
 def _finish(store: Store, plan: Plan, context: SummaryContext) -> int:
-    """Aggregate what is stored, judge the gate, write the report, print the summary."""
-    from .aggregator import summarize
+    """Step 3 (runsteps.finish_run, what the report Job does), then the summary printed."""
     from .console import render_summary
-    from .gate import evaluate_gate
-    from .ledger import load_results
     from .outcome import outcome_of
-    from .report import write_report
+    from .runsteps import finish_run
 
-    results = load_results(store, plan.location)
-    summary = summarize(plan, results)
-    verdict = evaluate_gate(plan.spec.gate, summary)
-    from .compare.gate import combine, judge_run, record_baseline
-
-    storage = plan.spec.storage
-    baseline = judge_run(store, plan, results, storage.endpoint)
-    if baseline is not None:
-        verdict = combine(verdict, baseline)
-    artifacts = write_report(store, plan, results, summary, verdict)
-    if baseline is not None:
-        record_baseline(store, plan.location.artifact("report.json"), baseline)
-    print(render_summary(context, summary, verdict, artifacts))
+    done = finish_run(store, plan, plan.spec.storage.endpoint)
+    print(render_summary(context, done.summary, done.verdict, done.artifacts))
+    baseline = done.baseline
     if baseline is not None:
         print(
             f"\nbaseline: {baseline.text()}"
             + (f"\n  ({baseline.resolved})" if baseline.resolved else "")
         )
-    outcome = outcome_of(summary, verdict)
+    outcome = outcome_of(done.summary, done.verdict)
     if outcome.message:
         print(f"\n{outcome.message}", file=sys.stderr)
     return outcome.exit_code
@@ -351,8 +346,7 @@ def _validate(args: argparse.Namespace) -> int:
 
     from .datasets import load_dataset
     from .estimators import allowlist_from_env, build_estimator, task_of
-    from .plan import make_plan
-    from .preflight import trial_fit
+    from .runsteps import Inputs, plan_run
     from .store import RunLocation, check_store_uri
 
     spec = run.spec
@@ -375,14 +369,16 @@ def _validate(args: argparse.Namespace) -> int:
         try:
             dataset = load_dataset(spec.dataset, spec.storage)
             if estimator is not None:
-                plan = make_plan(
-                    RunLocation(run.metadata.namespace, run.metadata.name, "validate"),
+                from .privacy import IdHasher
+
+                # Step 1 as the planner Job runs it, writing nothing (store=None).
+                plan = plan_run(
                     spec,
-                    dataset,
-                    estimator,
+                    RunLocation(run.metadata.namespace, run.metadata.name, "validate"),
+                    Inputs(dataset, estimator, IdHasher(None)),
+                    None,
                     executor="cluster",
                 )
-                trial_fit(spec, estimator, dataset.X, dataset.y)
                 print(
                     f"{args.manifest}: ok — {plan.task}, {plan.n_samples} samples, "
                     f"{plan.n_folds} folds, {pipeline_text(spec.model)} fits; on a cluster: "

@@ -26,3 +26,23 @@ class InvalidInput(Exception):
 
 class StoreError(Exception):
     """The result store could not be read or written (after retries): retryable."""
+
+
+TERMINATION_LOG = "/dev/termination-log"
+
+
+def last_word(message: str) -> str:
+    """Write ``message`` where the kubelet reads a container's last word (its pod's
+    termination message, which the operator reads); absent outside a pod. Returns it."""
+    import os
+
+    if os.path.exists(TERMINATION_LOG):
+        try:
+            with open(TERMINATION_LOG, "w") as handle:
+                handle.write(message[-4000:])
+        except OSError:
+            pass
+    return message
+
+
+INVALID_PREFIX = "invalid input: "  # how a pod's last word names the field it refuses

@@ -1,61 +1,30 @@
 """Building the estimator a manifest names, from an allowlist only.
 
-A manifest is user input: importing whatever module it names would let anyone who can create
-a LOOCVRun run code in the trainer (or the operator). So a name is checked against the
-allowlist *before* anything is imported. The allowlist is sklearn by default and extended
-only by whoever runs the process (LOOCV_ESTIMATOR_ALLOWLIST, an operator setting or a CLI
-flag), never by a manifest.
+A name is checked against the allowlist (allowlist.py, a string check) *before* anything is
+imported, so a manifest can never make a process import a module of its choosing.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
-import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sklearn.base import BaseEstimator, is_classifier, is_regressor
 from sklearn.pipeline import Pipeline
 
+from .allowlist import DEFAULT_ALLOWLIST, allowlist_from_env, is_allowed, refusal
 from .errors import InvalidInput
 from .spec import ModelSpec, StepSpec
 
-DEFAULT_ALLOWLIST: tuple[str, ...] = ("sklearn",)
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)+$")
-
-
-def allowlist_from_env(extra: Iterable[str] = ()) -> tuple[str, ...]:
-    """The default allowlist plus the admin's additions (comma-separated module prefixes)."""
-    configured = os.environ.get("LOOCV_ESTIMATOR_ALLOWLIST", "")
-    prefixes = [*DEFAULT_ALLOWLIST, *configured.split(","), *extra]
-    return tuple(dict.fromkeys(p.strip().rstrip(".") for p in prefixes if p.strip()))
-
-
-# Module names that hold a library's tests and tooling, not its estimators: importing them runs
-# test code (and their classes are fixtures), so they never pass, whatever the allowlist.
-_NOT_LIBRARY = frozenset({"tests", "test", "testing", "conftest", "externals", "benchmarks"})
-
-
-def is_allowed(name: str, allowlist: Sequence[str]) -> bool:
-    """``sklearn`` admits ``sklearn.x.Y`` but not ``sklearnx.Y``; private parts, tests and
-    vendored code never pass."""
-    if not _NAME.match(name):
-        return False
-    modules = name.split(".")[:-1]
-    if any(part in _NOT_LIBRARY or part.startswith("test_") for part in modules):
-        return False
-    return any(name == p or name.startswith(p + ".") for p in allowlist)
+__all__ = ["DEFAULT_ALLOWLIST", "allowlist_from_env", "build_estimator", "is_allowed", "task_of"]
 
 
 def resolve(name: str, field: str, allowlist: Sequence[str]) -> type[BaseEstimator]:
     if not is_allowed(name, allowlist):
-        raise InvalidInput(
-            field,
-            f"{name!r} is not allowed: estimators must be public classes under "
-            f"{', '.join(allowlist)} (the cluster admin can extend the allowlist)",
-        )
+        raise InvalidInput(field, refusal(name, allowlist))
     module_name, _, class_name = name.rpartition(".")
     try:
         module = importlib.import_module(module_name)

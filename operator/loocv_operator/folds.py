@@ -111,13 +111,15 @@ def plan_folds(
     seed: int,
     classification: bool,
 ) -> list[Fold]:
+    # Here, not at the top: the operator reads Fold from plan.json without scikit-learn.
+    from sklearn.model_selection import KFold, LeaveOneGroupOut
+
     n = len(y)
     if strategy.type == "LeaveOneOut":
         if n < 2:
             raise InvalidInput("spec.dataset", f"LeaveOneOut needs at least 2 samples, got {n}")
         rows = held_out_rows(strategy.subset, y, classification)
         return [Fold(i, (row,)) for i, row in enumerate(rows)]
-    from sklearn.model_selection import KFold, LeaveOneGroupOut  # only to plan: ~0.5 s
 
     placeholder = np.zeros((n, 1))
     if strategy.type == "KFold":

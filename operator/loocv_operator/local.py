@@ -1,5 +1,9 @@
 """The local executor: the same manifest, run in-process over a pool of worker processes.
 
+A local run is the cluster's three steps (runsteps.py) in one process: ``prepare`` plans
+(what the planner Job does), ``execute`` trains (what the trainer Jobs do), and the CLI's
+``finish_run`` writes the report (what the report Job does).
+
 Each worker loads the data and builds the estimator once (pool initializer), then runs
 batches with the trainer's own code and writes each fold to the store as it finishes. So
 Ctrl-C loses nothing already computed, and a rerun of the same manifest resumes: the run's
@@ -27,15 +31,14 @@ from typing import Any
 
 from . import __version__, trainer
 from .columns import SummaryFrame
-from .datasets import Dataset, load_dataset
+from .datasets import Dataset
 from .errors import InvalidInput
-from .estimators import build_estimator
 from .folds import plan_batches
 from .outcome import EARLY_STOP_FOLDS, error_shape
-from .plan import Plan, make_plan
-from .preflight import trial_fit
-from .privacy import IdHasher, hasher_for
+from .plan import Plan
+from .privacy import IdHasher
 from .results import FoldError
+from .runsteps import load_inputs, plan_run
 from .segments import SegmentWriter
 from .spec import LOOCVRun
 from .store import RunLocation, Store
@@ -96,17 +99,12 @@ def batches_of(indices: Sequence[int], workers: int) -> list[list[int]]:
 def prepare(
     run: LOOCVRun, store: Store, allowlist: Sequence[str], dataset: Dataset | None = None
 ) -> tuple[Plan, FoldRunner]:
-    """Load and check everything, plan, write plan.json: all before the first fold runs."""
-    spec = run.spec
-    hasher = hasher_for(spec.privacy)
-    estimator = build_estimator(spec.model, allowlist, spec.execution.seed)
-    dataset = dataset or load_dataset(spec.dataset, spec.storage)
-    location = local_location(run, dataset, hasher)
-    plan = make_plan(location, spec, dataset, estimator)
-    if not store.exists(location.plan):  # a run with this key already passed the trial fit
-        trial_fit(spec, estimator, dataset.X, dataset.y)
-    store.put(location.plan, plan.to_json())
-    return plan, FoldRunner(plan, dataset, estimator, hasher)
+    """Step 1 (runsteps.py), in this process: load and check everything, plan, write
+    plan.json, all before the first fold runs."""
+    inputs = load_inputs(run.spec, allowlist, dataset)
+    location = local_location(run, inputs.dataset, inputs.hasher)
+    plan = plan_run(run.spec, location, inputs, store)
+    return plan, FoldRunner(plan, inputs.dataset, inputs.estimator, inputs.hasher)
 
 
 @dataclass

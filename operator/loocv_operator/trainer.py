@@ -1,4 +1,4 @@
-"""The trainer: runs one batch of folds and writes one result object per fold.
+"""The trainer: runs one batch of folds and writes them as segments (segments.py).
 
 Folds an exact fast path can compute (fastpaths: one pass over the data for every held-out
 row of the batch) are written with the path recorded; the rest are fitted one by one.
@@ -34,15 +34,16 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
 from .columns import SummaryFrame
-from .datasets import Dataset, load_dataset
-from .errors import EXIT_ERROR, EXIT_INVALID, EXIT_OK, InvalidInput, StoreError
-from .estimators import allowlist_from_env, build_estimator
+from .datasets import Dataset
+from .errors import EXIT_ERROR, EXIT_INVALID, EXIT_OK, InvalidInput, StoreError, last_word
+from .estimators import allowlist_from_env
 from .fastpaths import find_fast_path
 from .folds import Fold
+from .inputs import load_inputs
 from .ledger import stored_indices
 from .outcome import error_shape
 from .plan import Plan
-from .privacy import IdHasher, hasher_for
+from .privacy import IdHasher
 from .results import FoldError, FoldResult, SampleResult, to_python
 from .segments import SegmentWriter
 from .store import Store, open_store, read_uri
@@ -405,9 +406,9 @@ def stored_folds(store: Store, plan: Plan, indices: Sequence[int]) -> set[int]:
 
 
 def runner_for(plan: Plan, allowlist: Sequence[str]) -> FoldRunner:
-    dataset = load_dataset(plan.spec.dataset, plan.spec.storage)
-    estimator = build_estimator(plan.spec.model, allowlist, plan.spec.execution.seed)
-    return FoldRunner(plan, dataset, estimator, hasher_for(plan.spec.privacy))
+    """Step 2's inputs, loaded as every step loads them (inputs.py)."""
+    inputs = load_inputs(plan.spec, allowlist)
+    return FoldRunner(plan, inputs.dataset, inputs.estimator, inputs.hasher)
 
 
 def open_plan(plan_uri: str, endpoint: str | None) -> tuple[Plan, Store]:
@@ -469,18 +470,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_OK
 
 
-TERMINATION_LOG = "/dev/termination-log"
-
-
 def _termination_message(message: str) -> None:
-    """Where the kubelet reads the container's last word (its pod's termination message);
-    absent outside a pod."""
-    if os.path.exists(TERMINATION_LOG):
-        try:
-            with open(TERMINATION_LOG, "w") as handle:
-                handle.write(message[-4000:])
-        except OSError:
-            pass
+    last_word(message)
 
 
 if __name__ == "__main__":

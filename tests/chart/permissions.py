@@ -53,7 +53,9 @@ PERMISSIONS: tuple[Permission, ...] = (
         "blockOwnerDeletion in the Jobs' ownerReference (OwnerReferencesPermissionEnforcement)",
     ),
     Permission("batch", "jobs", "list", "kubeapi", "a run's Jobs by label selector"),
-    Permission("batch", "jobs", "create", "kubeapi", "one Job per batch of folds"),
+    Permission(
+        "batch", "jobs", "create", "kubeapi", "the planner, one trainer per batch, the report"
+    ),
     Permission("batch", "jobs", "patch", "kubeapi", "spec.suspend on suspend/resume"),
     Permission("", "pods", "list", "kubeapi", "a run's pods: preemptions, unschedulable pods"),
     Permission("", "events", "create", "kubeapi", "Events on runs (and kopf's warnings)"),

@@ -247,6 +247,13 @@ def jobs_of(cluster: Cluster, namespace: str) -> list[Any]:
     return items
 
 
+def trainers_of(cluster: Cluster, namespace: str) -> list[Any]:
+    """The trainer Jobs (not the run's planner and report Jobs)."""
+    return [
+        j for j in jobs_of(cluster, namespace) if j.metadata.labels.get("loocv.dev/step") == "train"
+    ]
+
+
 def pods_of(cluster: Cluster, namespace: str) -> list[Any]:
     items: list[Any] = k8s.CoreV1Api(cluster.api_client).list_namespaced_pod(namespace).items
     return items
@@ -324,7 +331,9 @@ def test_apply_runs_to_complete_like_the_local_run(
     assert status["metrics"]["accuracy"] == pytest.approx(summary["metrics"]["accuracy"], abs=0)
     assert predictions_of(stored_results(run, s3.endpoint)) == predictions
     jobs = jobs_of(control_plane, namespace)
-    assert len(jobs) == 6 and all(j.metadata.owner_references[0].kind == "LOOCVRun" for j in jobs)
+    assert all(j.metadata.owner_references[0].kind == "LOOCVRun" for j in jobs)
+    steps = sorted(j.metadata.labels["loocv.dev/step"] for j in jobs)
+    assert steps == ["plan", "report"] + ["train"] * 6  # the planner, 6 batches, the report
     printed = control_plane.run_kubectl("get", "loocvruns", "-n", namespace).stdout
     assert "Succeeded" in printed and "569/569" in printed
 
@@ -393,7 +402,9 @@ def wait_running_pod(cluster: Cluster, namespace: str, timeout: float = 120) -> 
 
     def running() -> bool:
         found[:] = [
-            p.metadata.name for p in pods_of(cluster, namespace) if p.status.phase == "Running"
+            p.metadata.name
+            for p in pods_of(cluster, namespace)
+            if p.status.phase == "Running" and (p.metadata.labels or {}).get("loocv.dev/batch")
         ]
         return bool(found)
 
@@ -429,7 +440,7 @@ def test_operator_killed_mid_run_resumes_without_duplicates(
     time.sleep(3)
     operator.start()
     run = wait_condition(control_plane, namespace, "restart", "Complete", timeout=400)
-    names = [j.metadata.name for j in jobs_of(control_plane, namespace)]
+    names = [j.metadata.name for j in trainers_of(control_plane, namespace)]
     assert len(names) == len(set(names)) == 5
     _, predictions = local_reference(document, tmp_path)
     assert predictions_of(stored_results(run, s3.endpoint)) == predictions
@@ -602,7 +613,7 @@ def test_auto_batching_on_the_cluster(
     assert batching["foldsPerJob"] == 282  # ⌈564 / 2⌉: a pod's overhead outweighs 20 tree fits
     jobs = {
         j.metadata.labels["loocv.dev/batch"]: j
-        for j in jobs_of(control_plane, namespace)
+        for j in trainers_of(control_plane, namespace)
         if j.metadata.labels["loocv.dev/run"] == "tree"
     }
     assert sorted(jobs) == ["0", "1", "2"]
@@ -613,7 +624,7 @@ def test_auto_batching_on_the_cluster(
     assert ridge_run["status"]["fastPath"] == "exact:ridge-hat"
     ridge_jobs = [
         j
-        for j in jobs_of(control_plane, namespace)
+        for j in trainers_of(control_plane, namespace)
         if j.metadata.labels["loocv.dev/run"] == "ridge"
     ]
     assert len(ridge_jobs) == 1

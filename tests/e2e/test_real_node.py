@@ -290,7 +290,11 @@ def _pod_from_a_trainer_job(
 ) -> dict[str, Any]:
     """A bare pod from the template of a Job the operator built (same image, security
     context, volumes, termination-message policy), with ``container`` fields replaced."""
-    jobs = k8s.BatchV1Api(cluster.api_client).list_namespaced_job(namespace).items
+    jobs = (
+        k8s.BatchV1Api(cluster.api_client)
+        .list_namespaced_job(namespace, label_selector="loocv.dev/step=train")
+        .items
+    )
     template = cluster.api_client.sanitize_for_serialization(jobs[0].spec.template)
     template["spec"]["containers"][0].update(container)
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": template["spec"]}
@@ -316,7 +320,12 @@ def test_defaults_resources_termination_message_and_a_real_oom_kill(
     container is OOM-killed by the kernel and the kubelet says so (reason OOMKilled)."""
     apply(control_plane, namespace, manifest("plain"))
     wait_condition(control_plane, namespace, "plain", "Complete", timeout=300)
-    (pod,) = pods_of(control_plane, namespace)[:1]
+    trainers = [
+        p
+        for p in pods_of(control_plane, namespace)
+        if (p.metadata.labels or {}).get("loocv.dev/step") == "train"
+    ]
+    (pod,) = trainers[:1]
     assert pod.status.qos_class == "Burstable"
     resources = pod.spec.containers[0].resources
     assert resources.requests == {"cpu": "500m", "memory": "512Mi"}
@@ -381,12 +390,13 @@ def test_an_oom_killed_trainer_is_recognised_in_the_runs_events(
     assert event.type == "Warning" and "memory limit of 48Mi" in event.message, event.message
 
 
-def test_a_trainers_error_reaches_the_run_through_its_termination_message(
+def test_a_planners_refusal_reaches_the_invalid_condition_through_its_termination_message(
     control_plane: Cluster, operator: HelmOperator, namespace: str
 ) -> None:
-    """The salt Secret holds an empty salt: every trainer exits 2 with "invalid input: …",
-    which the kubelet keeps as the pod's termination message; the operator quotes it in a
-    TrainerFailed Event on the run, and `kubectl logs` of the trainer pod shows it."""
+    """The salt Secret holds an empty salt: the planner pod (the trainer image, `loocv
+    plan`) exits 2 with "invalid input: spec.privacy.hashSampleIds: …", which the kubelet
+    keeps as the pod's termination message; the operator puts it in the run's Invalid
+    condition, field named, and creates no trainer Job. `kubectl logs` shows it too."""
     k8s.CoreV1Api(control_plane.api_client).create_namespaced_secret(
         namespace, {"metadata": {"name": "salt"}, "stringData": {"salt": ""}}
     )
@@ -399,24 +409,16 @@ def test_a_trainers_error_reaches_the_run_through_its_termination_message(
             privacy={"hashSampleIds": True, "saltSecretRef": {"name": "salt"}},
         ),
     )
-
-    failed: list[Any] = []
-
-    def a_failed_pod() -> bool:
-        failed[:] = [p for p in pods_of(control_plane, namespace) if p.status.phase == "Failed"]
-        return bool(failed)
-
-    control_plane.wait_for(a_failed_pod, 180, what="a failed trainer pod")
-    pod = failed[0]
+    run = wait_condition(control_plane, namespace, "unsalted", "Invalid", timeout=240)
+    invalid = {c["type"]: c for c in run["status"]["conditions"]}["Invalid"]
+    message = invalid["message"]
+    assert message.startswith("spec.privacy.hashSampleIds: ") and "needs a salt" in message
+    assert run["status"]["phase"] == "Failed"
+    (pod,) = [p for p in pods_of(control_plane, namespace) if p.status.phase == "Failed"][:1]
+    assert pod.metadata.labels["loocv.dev/step"] == "plan"
     end = pod.status.container_statuses[0].state.terminated
     assert end.exit_code == 2 and "needs a salt" in end.message, end
     logs = control_plane.run_kubectl("logs", "-n", namespace, pod.metadata.name).stdout
     assert "invalid input" in logs and "needs a salt" in logs, logs
-
-    def told() -> list[Any]:
-        events = _events(control_plane, namespace, "unsalted")
-        return [e for e in events if e.reason == "TrainerFailed"]
-
-    control_plane.wait_for(lambda: bool(told()), 180, what="a TrainerFailed Event on the run")
-    message = told()[0].message
-    assert "exited 2" in message and "needs a salt" in message, message
+    jobs = k8s.BatchV1Api(control_plane.api_client).list_namespaced_job(namespace).items
+    assert [j.metadata.labels["loocv.dev/step"] for j in jobs] == ["plan"]

@@ -19,7 +19,8 @@ from loocv_operator.batching import (
 )
 from loocv_operator.datasets import load_dataset
 from loocv_operator.estimators import DEFAULT_ALLOWLIST, build_estimator
-from loocv_operator.plan import Plan, make_plan
+from loocv_operator.plan import Plan
+from loocv_operator.planning import make_plan
 from loocv_operator.spec import parse_spec
 from loocv_operator.store import RunLocation
 

@@ -228,7 +228,13 @@ def test_report_json(iris_run: Any) -> None:
     assert report["task"] == "classification" and report["classes"] == NAMES
     assert report["summary"]["folds"]["missing"] == 1
     assert report["summary"]["folds"]["failed"] == 1
-    assert report["gate"] == {"passed": False, "evaluated": True, "failures": verdict.failures}
+    assert report["gate"] == {
+        "passed": False,
+        "evaluated": True,
+        "failures": verdict.failures,
+        "reason": "ResultsIncomplete",  # the GatePassed condition's, for the operator to copy
+        "incomplete": True,
+    }
     assert report["trainerVersions"] == [results[0].trainer_version]
     assert report["generatedAt"].endswith("Z")
 

@@ -16,7 +16,7 @@ SCRIPT = r"""
 import sys
 from loocv_operator.datasets import load_dataset
 from loocv_operator.estimators import DEFAULT_ALLOWLIST, build_estimator
-from loocv_operator.plan import make_plan
+from loocv_operator.planning import make_plan
 from loocv_operator.spec import parse_spec
 from loocv_operator.store import LocalStore, RunLocation
 

@@ -1,6 +1,11 @@
-"""The Kubernetes operator: LOOCVRun resources in, trainer Jobs out, results back on status.
+"""The Kubernetes operator: LOOCVRun resources in, Jobs out, results back on status.
 
-Pure builders (CRD, Jobs, conditions, status, reconcile decisions) are kept apart from the
-code that talks to the API server (kubeapi, service) and the kopf wiring (handlers, main), so
-everything that decides what the cluster should look like is unit-tested offline.
+A run is three kinds of Jobs, all from the trainer image (jobs.py): the planner writes
+plan.json, the trainers write segments, the report Job writes report.json. This package
+never reads user data or fits a model, and never imports the engine that does (trainer,
+datasets, estimators, report): it stands on the spec, the store, the plan and the stored
+folds' counts (tally.py). service.py is the loop (list → decide → act → write status); the
+deciding is pure (admission, reconcile, stopping, sizing, progress) and unit-tested offline,
+apart from the code that talks to the API server (kubeapi, acts) and the kopf wiring
+(handlers, main).
 """

@@ -1,10 +1,19 @@
-"""The trainer Job of one batch of folds: a pure builder, plus reading a Job back.
+"""The run's Jobs, pure builders: three kinds, one pod template, the trainer image.
 
-Names are deterministic (run, run uid, batch, attempt), so a restarted operator recreates
-exactly the Jobs it would have created and the API server answers 409 for those that exist.
-The labels carry everything needed to find a run's Jobs with a server-side selector and to
-know which batch and attempt each one is; the resubmission counters travel in annotations
-on the newest attempt, so they survive an operator restart.
+* the **planner** (``loocv plan --spec …/spec.json``): reads the data, builds the estimator,
+  checks both and writes plan.json — once per run;
+* a **trainer** per batch of folds and attempt (``loocv train --plan … --batch N``): writes
+  the batch's folds as segments;
+* the **report** (``loocv finish --plan …``): aggregates the segments and writes report.json,
+  predictions.csv and report.html — once, when every fold has a result.
+
+All three run as the same non-root, read-only, token-less pod with the run's resources,
+credentials (from Secrets) and scheduling fields: the operator itself never reads user data.
+Names are deterministic (run, run uid, step or batch, attempt), so a restarted operator
+recreates exactly the Jobs it would have created and the API server answers 409 for those
+that exist. The labels carry everything needed to find a run's Jobs with a server-side
+selector and to know which step, batch and attempt each one is; the resubmission counters
+travel in annotations on the newest attempt, so they survive an operator restart.
 """
 
 from __future__ import annotations
@@ -13,16 +22,19 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from ..errors import EXIT_INVALID
 from ..privacy import SALT_ENV
 from ..spec import LOOCVRunSpec
+from ..store import RunLocation
 from .crd import GROUP, KIND, VERSION
 
 CONTAINER = "trainer"
 TRAINER_COMMAND = ("loocv", "train")
+PLANNER_COMMAND = ("loocv", "plan")
+REPORT_COMMAND = ("loocv", "finish")
+STEP_PLAN, STEP_TRAIN, STEP_REPORT = "plan", "train", "report"
 TRAINER_UID = 10001
 TMP_VOLUME = "tmp"
 
@@ -30,6 +42,7 @@ LABEL_RUN = "loocv.dev/run"
 LABEL_RUN_UID = "loocv.dev/run-uid"
 LABEL_BATCH = "loocv.dev/batch"
 LABEL_ATTEMPT = "loocv.dev/attempt"
+LABEL_STEP = "loocv.dev/step"
 LABEL_QUEUE = "kueue.x-k8s.io/queue-name"
 ANNOTATION_FOLDS = "loocv.dev/folds"
 ANNOTATION_FAILURES = "loocv.dev/failures-before"
@@ -40,15 +53,6 @@ COMMON_LABELS = {
     "app.kubernetes.io/managed-by": "loocv-operator",
 }
 MAX_NAME = 63  # the Job controller copies the name into a label value on every pod
-
-
-@dataclass(frozen=True)
-class RunRef:
-    """The LOOCVRun a Job belongs to."""
-
-    name: str
-    namespace: str
-    uid: str
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ class JobOrder:
     folds: tuple[int, ...] = field(default=())
 
 
-def selector(run: RunRef) -> str:
+def selector(run: RunLocation) -> str:
     """The server-side label selector for a run's Jobs and pods."""
     return f"{LABEL_RUN_UID}={run.uid}"
 
@@ -89,10 +93,11 @@ def _label_value(text: str) -> str:
     return value.strip("-_.")
 
 
-def job_name(run: RunRef, batch: int, attempt: int) -> str:
-    """``<run>-<uid hash>-b<batch>-r<attempt>``, at most 63 characters, a DNS label."""
+def job_name(run: RunLocation, batch: int, attempt: int, step: str = STEP_TRAIN) -> str:
+    """``<run>-<uid hash>-b<batch>-r<attempt>`` (a trainer), ``<run>-<uid hash>-plan`` or
+    ``-report``; at most 63 characters, a DNS label."""
     digest = hashlib.sha256(run.uid.encode()).hexdigest()[:5]
-    suffix = f"-{digest}-b{batch}-r{attempt}"
+    suffix = f"-{digest}-b{batch}-r{attempt}" if step == STEP_TRAIN else f"-{digest}-{step}"
     stem = re.sub(r"[^a-z0-9-]", "-", run.name.lower())[: MAX_NAME - len(suffix)].strip("-")
     return f"{stem}{suffix}" if stem else suffix.lstrip("-")
 
@@ -111,7 +116,7 @@ def fold_ranges(folds: Sequence[int]) -> str:
     return ",".join(parts)
 
 
-def owner_reference(run: RunRef) -> dict[str, Any]:
+def owner_reference(run: RunLocation) -> dict[str, Any]:
     """Deleting the run deletes its Jobs (and their pods) through the garbage collector."""
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
@@ -194,21 +199,71 @@ def _resources(spec: LOOCVRunSpec, defaults: JobDefaults) -> dict[str, Any]:
 
 
 def build_job(
-    run: RunRef,
+    run: RunLocation,
     spec: LOOCVRunSpec,
     plan_uri: str,
     order: JobOrder,
     defaults: JobDefaults,
     suspend: bool = False,
 ) -> dict[str, Any]:
-    """The batch/v1 Job that runs ``loocv train --plan <plan_uri> --batch <n>``."""
+    """The trainer Job that runs ``loocv train --plan <plan_uri> --batch <n>``."""
+    return _job(
+        run,
+        spec,
+        defaults,
+        name=job_name(run, order.batch, order.attempt),
+        labels={
+            LABEL_STEP: STEP_TRAIN,
+            LABEL_BATCH: str(order.batch),
+            LABEL_ATTEMPT: str(order.attempt),
+        },
+        command=TRAINER_COMMAND,
+        args=["--plan", plan_uri, "--batch", str(order.batch), "--attempt", str(order.attempt)],
+        annotations={
+            ANNOTATION_FOLDS: fold_ranges(order.folds),
+            ANNOTATION_FAILURES: str(order.failures_before),
+            ANNOTATION_PREEMPTIONS: str(order.preemptions_before),
+        },
+        suspend=suspend,
+    )
+
+
+def build_step_job(
+    run: RunLocation, spec: LOOCVRunSpec, step: str, uri: str, defaults: JobDefaults
+) -> dict[str, Any]:
+    """The planner Job (``step`` plan, ``uri`` the run's spec.json) or the report Job
+    (``step`` report, ``uri`` its plan.json): same pod as a trainer's, its own command."""
+    command, flag = (PLANNER_COMMAND, "--spec") if step == STEP_PLAN else (REPORT_COMMAND, "--plan")
+    return _job(
+        run,
+        spec,
+        defaults,
+        name=job_name(run, -1, 0, step),
+        labels={LABEL_STEP: step, LABEL_ATTEMPT: "0"},
+        command=command,
+        args=[flag, uri],
+        annotations={},
+        suspend=False,
+    )
+
+
+def _job(
+    run: RunLocation,
+    spec: LOOCVRunSpec,
+    defaults: JobDefaults,
+    name: str,
+    labels: Mapping[str, str],
+    command: Sequence[str],
+    args: list[str],
+    annotations: Mapping[str, str],
+    suspend: bool,
+) -> dict[str, Any]:
     execution = spec.execution
     labels = {
         **COMMON_LABELS,
         LABEL_RUN: _label_value(run.name),
         LABEL_RUN_UID: run.uid,
-        LABEL_BATCH: str(order.batch),
-        LABEL_ATTEMPT: str(order.attempt),
+        **labels,
     }
     job_labels = dict(labels)
     if execution.queue_name:
@@ -217,8 +272,8 @@ def build_job(
         "name": CONTAINER,
         "image": execution.image or defaults.image,
         "imagePullPolicy": defaults.image_pull_policy,
-        "command": list(TRAINER_COMMAND),
-        "args": ["--plan", plan_uri, "--batch", str(order.batch), "--attempt", str(order.attempt)],
+        "command": list(command),
+        "args": args,
         "env": trainer_env(spec, defaults),
         "securityContext": {
             "runAsNonRoot": True,
@@ -272,170 +327,11 @@ def build_job(
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": job_name(run, order.batch, order.attempt),
+            "name": name,
             "namespace": run.namespace,
             "labels": job_labels,
-            "annotations": {
-                ANNOTATION_FOLDS: fold_ranges(order.folds),
-                ANNOTATION_FAILURES: str(order.failures_before),
-                ANNOTATION_PREEMPTIONS: str(order.preemptions_before),
-            },
+            "annotations": dict(annotations),
             "ownerReferences": [owner_reference(run)],
         },
         "spec": job_spec,
     }
-
-
-# ------------------------------------------------------------------------ reading Jobs back
-
-FINISHED_SUCCEEDED = "Succeeded"
-FINISHED_FAILED = "Failed"
-FAILURE_INVALID_INPUT = "InvalidInput"  # the trainer's exit code 2 (podFailurePolicy FailJob)
-FAILURE_DISRUPTED = "Disrupted"  # the last pod was preempted or evicted
-FAILURE_ERROR = "Error"  # anything else: backoffLimit, deadline, …
-
-
-@dataclass(frozen=True)
-class ObservedJob:
-    """A trainer Job as the reconciler needs it."""
-
-    name: str
-    batch: int
-    attempt: int
-    finished: str | None = None  # FINISHED_SUCCEEDED | FINISHED_FAILED | None (running/queued)
-    failure: str | None = None  # FAILURE_* when finished == FINISHED_FAILED
-    message: str = ""
-    suspended: bool = False
-    failures_before: int = 0
-    preemptions_before: int = 0
-    started: float | None = None  # status.startTime (set once the Job is unsuspended)
-    completed: float | None = None  # status.completionTime (a succeeded Job only)
-
-    @property
-    def wall_seconds(self) -> float | None:
-        """From start to completion, as the Job controller stamped them (1 s resolution)."""
-        if self.started is None or self.completed is None:
-            return None
-        return max(0.0, self.completed - self.started)
-
-
-def _timestamp(value: Any) -> float | None:
-    """An RFC 3339 time as the API server writes it, in epoch seconds; None if absent."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
-def _int(value: Any, default: int = 0) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
-
-
-def _true_condition(job: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
-    for c in (job.get("status") or {}).get("conditions") or []:
-        if c.get("type") == type_ and c.get("status") == "True":
-            return dict(c)
-    return None
-
-
-def observe_job(job: Mapping[str, Any]) -> ObservedJob | None:
-    """Read a Job dict; None for a Job that is not one of ours (labels missing)."""
-    meta = job.get("metadata") or {}
-    labels = meta.get("labels") or {}
-    annotations = meta.get("annotations") or {}
-    if LABEL_BATCH not in labels or LABEL_ATTEMPT not in labels:
-        return None
-    batch, attempt = _int(labels[LABEL_BATCH], -1), _int(labels[LABEL_ATTEMPT], -1)
-    if batch < 0 or attempt < 0:
-        return None
-    finished = failure = None
-    message = ""
-    failed = _true_condition(job, "Failed")
-    complete = _true_condition(job, "Complete")
-    if complete is not None:
-        finished = FINISHED_SUCCEEDED
-    elif failed is not None:
-        finished = FINISHED_FAILED
-        reason = str(failed.get("reason") or "")
-        message = f"{reason}: {failed.get('message') or ''}".strip(": ")
-        if reason == "PodFailurePolicy" and "FailJob" in str(failed.get("message") or ""):
-            failure = FAILURE_INVALID_INPUT
-        elif reason == "DisruptionTarget" or _true_condition(job, "DisruptionTarget"):
-            failure = FAILURE_DISRUPTED
-        else:
-            failure = FAILURE_ERROR
-    return ObservedJob(
-        name=str(meta.get("name", "")),
-        batch=batch,
-        attempt=attempt,
-        finished=finished,
-        failure=failure,
-        message=message,
-        suspended=bool((job.get("spec") or {}).get("suspend")),
-        failures_before=_int(annotations.get(ANNOTATION_FAILURES)),
-        preemptions_before=_int(annotations.get(ANNOTATION_PREEMPTIONS)),
-        started=_timestamp((job.get("status") or {}).get("startTime")),
-        completed=_timestamp((job.get("status") or {}).get("completionTime")),
-    )
-
-
-@dataclass(frozen=True)
-class ObservedPod:
-    name: str
-    batch: int
-    disrupted: bool  # failed with the DisruptionTarget condition (preempted, evicted)
-    waiting: str | None  # why its container cannot start, e.g. CreateContainerConfigError
-    unschedulable: str | None = None  # the scheduler's reason, while no node can take it
-    # The trainer container's end when it failed: kubelet's reason (OOMKilled, Error), exit
-    # code, and termination message (the trainer's last word, or its log tail).
-    terminated: tuple[str, int, str] | None = None
-
-
-def observe_pod(pod: Mapping[str, Any]) -> ObservedPod | None:
-    meta = pod.get("metadata") or {}
-    labels = meta.get("labels") or {}
-    if LABEL_BATCH not in labels:
-        return None
-    status = pod.get("status") or {}
-    disrupted = any(
-        c.get("type") == "DisruptionTarget" and c.get("status") == "True"
-        for c in status.get("conditions") or []
-    )
-    waiting = None
-    for container in status.get("containerStatuses") or []:
-        state = (container.get("state") or {}).get("waiting") or {}
-        reason = state.get("reason")
-        if reason and reason not in ("ContainerCreating", "PodInitializing"):
-            waiting = f"{reason}: {state.get('message') or ''}".strip(": ")
-    unschedulable = next(
-        (
-            str(c.get("message") or "no node fits the pod")
-            for c in status.get("conditions") or []
-            if c.get("type") == "PodScheduled"
-            and c.get("status") == "False"
-            and c.get("reason") == "Unschedulable"
-        ),
-        None,
-    )
-    terminated = None
-    for container in status.get("containerStatuses") or []:
-        end = (container.get("state") or {}).get("terminated") or {}
-        if end and _int(end.get("exitCode")) != 0:
-            terminated = (
-                str(end.get("reason") or "Error"),
-                _int(end.get("exitCode")),
-                str(end.get("message") or "").strip(),
-            )
-    return ObservedPod(
-        name=str(meta.get("name", "")),
-        batch=_int(labels.get(LABEL_BATCH), -1),
-        disrupted=disrupted,
-        waiting=waiting,
-        unschedulable=unschedulable,
-        terminated=terminated,
-    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from .jobs import ObservedPod
+from .observe import ObservedPod
 
 OOM_REASON = "OOMKilled"
 MAX_MESSAGE = 600
@@ -27,12 +27,13 @@ def pod_failure_events(
             continue
         seen.add(pod.name)
         reason, code, message = pod.terminated
+        where = f"batch {pod.batch}" if pod.batch >= 0 else f"the {pod.step} step"
         if reason == OOM_REASON:
             limit = f" of {memory_limit}" if memory_limit else ""
             emit(
                 "Warning",
                 OOM_REASON,
-                f"batch {pod.batch}: pod {pod.name} exceeded its memory limit{limit} and was "
+                f"{where}: pod {pod.name} exceeded its memory limit{limit} and was "
                 "killed (OOMKilled); raise spec.execution.resources.limits.memory or lower "
                 "spec.execution.foldsPerJob",
             )
@@ -41,5 +42,5 @@ def pod_failure_events(
             emit(
                 "Warning",
                 "TrainerFailed",
-                f"batch {pod.batch}: pod {pod.name} exited {code} ({reason}){said}",
+                f"{where}: pod {pod.name} exited {code} ({reason}){said}",
             )

@@ -18,12 +18,12 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
-from .jobs import (
+from .jobs import JobOrder
+from .observe import (
     FAILURE_DISRUPTED,
     FAILURE_INVALID_INPUT,
     FINISHED_FAILED,
     FINISHED_SUCCEEDED,
-    JobOrder,
     ObservedJob,
 )
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import __version__
-from ..estimators import allowlist_from_env
+from ..allowlist import allowlist_from_env
 
 DEFAULT_IMAGE = f"ghcr.io/loocv-dev/loocv-trainer:{__version__}"
 

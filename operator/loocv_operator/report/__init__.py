@@ -74,6 +74,8 @@ def build_report(plan: Plan, summary: SummaryLike, verdict: GateVerdict) -> dict
             "passed": verdict.passed if verdict.evaluated else None,
             "evaluated": verdict.evaluated,
             "failures": list(verdict.failures),
+            "reason": verdict.reason if verdict.evaluated else None,
+            "incomplete": verdict.incomplete,
         },
         "outcome": outcome_of(summary, verdict).to_json(),
         "generatedAt": _now(),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -63,17 +64,28 @@ def kubeconfig(cluster: Cluster, tmp_path: Path) -> Path:
     return path
 
 
+# Runs the operator as `python -m loocv_operator.kube.main` does, and at exit writes the
+# names of every module it imported to the file given first (test_thin_operator.py).
+MODULE_RECORDER = """
+import atexit, json, runpy, sys
+out = sys.argv.pop(1)
+atexit.register(lambda: open(out, "w").write(json.dumps(sorted(sys.modules))))
+runpy.run_module("loocv_operator.kube.main", run_name="__main__", alter_sys=True)
+"""
+
+
 @dataclass
 class OperatorProcess:
     args: list[str]
     env: dict[str, str]
     log: Path
     process: subprocess.Popen[bytes] | None = None
+    command: tuple[str, ...] = ("-m", "loocv_operator.kube.main")
 
     def start(self) -> OperatorProcess:
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "loocv_operator.kube.main", *self.args],
+                [sys.executable, *self.command, *self.args],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -109,7 +121,9 @@ def operator(
 ) -> Iterator[Callable[..., OperatorProcess]]:
     started: list[OperatorProcess] = []
 
-    def start(*extra: str, interval: float = 0.5) -> OperatorProcess:
+    def start(
+        *extra: str, interval: float = 0.5, record_modules: Path | None = None
+    ) -> OperatorProcess:
         env = {
             "PATH": os.environ.get("PATH", ""),
             "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
@@ -138,7 +152,10 @@ def operator(
             "2",
             *extra,
         ]
-        process = OperatorProcess(args, env, tmp_path / "operator.log").start()
+        command: tuple[str, ...] = ("-m", "loocv_operator.kube.main")
+        if record_modules is not None:
+            command = ("-c", MODULE_RECORDER, str(record_modules))
+        process = OperatorProcess(args, env, tmp_path / "operator.log", command=command).start()
         started.append(process)
         return process
 
@@ -158,8 +175,8 @@ def controller(
     api: k8s.ApiClient, tmp_path: Path, faults: dict[int, Fault]
 ) -> Iterator[JobController]:
     def fault_of(job: Mapping[str, Any]) -> Fault | None:
-        batch = int(job["metadata"]["labels"]["loocv.dev/batch"])
-        return faults.get(batch)
+        batch = job["metadata"]["labels"].get("loocv.dev/batch")  # none: the planner, the report
+        return None if batch is None else faults.get(int(batch))
 
     pods = tmp_path / "pods"
     pods.mkdir()
@@ -243,7 +260,7 @@ def wait_condition(
     name: str,
     type_: str,
     operator: OperatorProcess,
-    timeout: float = 90.0,
+    timeout: float = 240.0,  # a run is three pods in a row: planner, trainers, report
 ) -> dict[str, Any]:
     def check() -> dict[str, Any] | None:
         run = get_run(api, namespace, name)
@@ -254,18 +271,31 @@ def wait_condition(
     return result
 
 
-def job_creations(log: list[Entry], namespace: str) -> list[Entry]:
+TRAINER_JOB = re.compile(r"-b\d+-r\d+$")  # <run>-<uid>-b<batch>-r<attempt>; else -plan, -report
+
+
+def job_creations(log: list[Entry], namespace: str, step: str | None = "train") -> list[Entry]:
+    """The Jobs created in ``namespace``: the trainers (``step`` "train"), or every Job of
+    the runs — planner, trainers, report — (``step`` None)."""
     return [
-        e for e in log if e.resource == "jobs" and e.action == "CREATE" and e.namespace == namespace
+        e
+        for e in log
+        if e.resource == "jobs"
+        and e.action == "CREATE"
+        and e.namespace == namespace
+        and (step is None or (step == "train") == bool(TRAINER_JOB.search(e.name or "")))
     ]
 
 
 def max_active_jobs(log: list[Entry], namespace: str) -> int:
-    """Replay the API log: Jobs created minus Jobs the Job controller marked finished."""
+    """Replay the API log: trainer Jobs created minus those the Job controller marked
+    finished (the window maxConcurrentJobs bounds)."""
     active = peak = 0
     finished: set[str] = set()
     for entry in log:
         if entry.namespace != namespace or entry.resource != "jobs" or entry.status >= 300:
+            continue
+        if not TRAINER_JOB.search(entry.name or ""):
             continue
         if entry.action == "CREATE":
             active += 1

@@ -246,6 +246,13 @@ class JobController:
         assert run is not None
         record.running = None
         phase = "Succeeded" if exit_code == 0 else "Failed"
+        terminated: dict[str, Any] = {
+            "exitCode": exit_code,
+            "reason": "Completed" if exit_code == 0 else "Error",
+        }
+        message = self._termination_message(job, run, exit_code)
+        if message:
+            terminated["message"] = message
         pod_conditions = [
             {
                 "type": c,
@@ -265,12 +272,7 @@ class JobController:
                     "containerStatuses": [
                         {
                             "name": "trainer",
-                            "state": {
-                                "terminated": {
-                                    "exitCode": exit_code,
-                                    "reason": "Completed" if exit_code == 0 else "Error",
-                                }
-                            },
+                            "state": {"terminated": terminated},
                         }
                     ],
                 }
@@ -320,6 +322,21 @@ class JobController:
             self._patch_job_status(
                 record, {"active": 0, "ready": 0, "failed": record.counted_failures}
             )
+
+    @staticmethod
+    def _termination_message(job: Mapping[str, Any], run: PodRun, exit_code: int) -> str:
+        """As the kubelet does with terminationMessagePolicy FallbackToLogsOnError: a failed
+        container's log tail (the last 80 lines, at most 2048 bytes) when it wrote no
+        termination message (no /dev/termination-log here)."""
+        container = job["spec"]["template"]["spec"]["containers"][0]
+        policy = container.get("terminationMessagePolicy")
+        if exit_code == 0 or policy != "FallbackToLogsOnError" or run.log is None:
+            return ""
+        try:
+            lines = run.log.read_bytes().splitlines()[-80:]
+        except OSError:
+            return ""
+        return b"\n".join(lines)[-2048:].decode(errors="replace")
 
     def _fail(self, record: JobRecord, reason: str, message: str) -> None:
         self._patch_job_status(

@@ -25,6 +25,8 @@ from .conftest import (
 from .jobcontroller import Fault, JobController
 
 pytestmark = pytest.mark.integration
+UNIQUE_ROWS = [13, 14, 15, 22, 23, 32, 33, 41, 43, 48, 50, 60, 64, 80, 81, 98, 102, 105, 107]
+UNIQUE_ROWS += [118, 130, 131]
 
 
 def small_spec(**execution: object) -> dict[str, object]:
@@ -161,8 +163,42 @@ def test_folds_failing_alike_stop_the_run_after_the_first_job(
     controller: JobController,
     namespace: str,
 ) -> None:
-    """A setting only a fit reveals (the operator never fits): the first Job's folds all fail
-    with one error, so no more Jobs are created and the run fails with that error once."""
+    """An error only the folds reveal (the planner's trial fit on all samples passes): each
+    held-out row has a value no training fold has seen, so every fold's one-hot encoding
+    fails alike; after the first Job no more Jobs are created, and the run fails with that
+    error once."""
+    process = operator()
+    spec = {
+        "dataset": {"builtin": "iris"},
+        "model": {
+            "estimator": "sklearn.linear_model.LogisticRegression",
+            "preprocessing": [{"estimator": "sklearn.preprocessing.OneHotEncoder"}],
+        },
+        # the 22 rows with a value found in no other row, in some column
+        "strategy": {"subset": {"indices": UNIQUE_ROWS}},
+        "execution": {"foldsPerJob": 10, "maxConcurrentJobs": 1, "retries": 0},
+    }
+    create_run(api, manifest("alike", namespace, spec))
+    run = wait_condition(api, namespace, "alike", "Failed", process)
+    failed = condition(run, "Failed")
+    assert failed is not None and failed["reason"] == "FoldsFailAlike", failed
+    assert "the first 10 folds all failed with the same error" in failed["message"]
+    assert "unknown categor" in failed["message"]
+    names = [e.name for e in job_creations(cluster.log, namespace) if e.status == 201]
+    assert len(names) == 1  # one trainer Job, not three
+    folds = run["status"]["folds"]
+    assert (folds["done"], folds["failed"], folds["missing"]) == (10, 10, 12)
+
+
+def test_a_setting_only_a_fit_reveals_is_refused_by_the_planners_trial_fit(
+    api: k8s.ApiClient,
+    cluster: Cluster,
+    operator: Callable[..., OperatorProcess],
+    controller: JobController,
+    namespace: str,
+) -> None:
+    """penalty l1 with solver lbfgs: the planner Job's one fit on all samples finds it and
+    names the parameter; no trainer Job is created."""
     process = operator()
     spec = {
         "dataset": {"builtin": "iris"},
@@ -170,24 +206,20 @@ def test_folds_failing_alike_stop_the_run_after_the_first_job(
             "estimator": "sklearn.linear_model.LogisticRegression",
             "params": {"penalty": "l1", "solver": "lbfgs"},
         },
-        "execution": {"foldsPerJob": 10, "maxConcurrentJobs": 1, "retries": 0},
     }
-    create_run(api, manifest("alike", namespace, spec))
-    run = wait_condition(api, namespace, "alike", "Failed", process)
-    failed = condition(run, "Failed")
-    assert failed is not None and failed["reason"] == "FoldsFailAlike"
-    assert "the first 10 folds all failed with the same error" in failed["message"]
-    assert "penalt" in failed["message"]
-    names = [e.name for e in job_creations(cluster.log, namespace) if e.status == 201]
-    assert len(names) == 1  # one Job, not fifteen
-    folds = run["status"]["folds"]
-    assert (folds["done"], folds["failed"], folds["missing"]) == (10, 10, 140)
+    create_run(api, manifest("l1", namespace, spec))
+    run = wait_condition(api, namespace, "l1", "Invalid", process)
+    invalid = condition(run, "Invalid")
+    assert invalid is not None and invalid["message"].startswith("spec.model.params.penalty: ")
+    assert "found by a trial fit" in invalid["message"]
+    assert not job_creations(cluster.log, namespace)  # no trainer Job
 
 
 def test_a_continuous_target_for_a_classifier_is_marked_invalid(
     api: k8s.ApiClient,
     cluster: Cluster,
     operator: Callable[..., OperatorProcess],
+    controller: JobController,
     namespace: str,
 ) -> None:
     process = operator()
@@ -200,4 +232,6 @@ def test_a_continuous_target_for_a_classifier_is_marked_invalid(
     invalid = condition(run, "Invalid")
     assert invalid is not None and "spec.dataset" in invalid["message"]
     assert "looks continuous" in invalid["message"]
-    assert not [e for e in job_creations(cluster.log, namespace) if e.status == 201]
+    assert not [e for e in job_creations(cluster.log, namespace) if e.status == 201]  # trainers
+    (planner,) = job_creations(cluster.log, namespace, None)  # the planner found it
+    assert (planner.name or "").endswith("-plan")

@@ -98,10 +98,16 @@ def test_a_run_completes_with_the_metrics_of_the_local_run(
     assert store.exists(location.artifact("report.html"))
     assert status["resultsUri"] == store.uri(location.prefix)
 
-    # Three batches, three Jobs, never more than two at once, each created once.
+    # The planner, three batches' trainers (never more than two at once), the report: each
+    # created once, in that order.
     log = cluster.log
-    created_jobs = [e.name for e in job_creations(log, namespace) if e.status == 201]
-    assert len(created_jobs) == len(set(created_jobs)) == 3
+    created_jobs = [e.name for e in job_creations(log, namespace, None) if e.status == 201]
+    assert len(created_jobs) == len(set(created_jobs)) == 5
+    assert [n.rsplit("-", 1)[-1] for n in created_jobs[:1] + created_jobs[-1:]] == [
+        "plan",
+        "report",
+    ]
+    assert len(job_creations(log, namespace)) == 3
     assert max_active_jobs(log, namespace) <= 2
     # Jobs and pods are observed per run: namespaced lists with a server-side selector,
     # never a cluster-wide list or watch, and no handler writes to a Job.

@@ -17,16 +17,18 @@ from .conftest import (
     manifest,
     wait_condition,
 )
+from .jobcontroller import JobController
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.mark.parametrize(
-    ("spec", "field"),
+    ("spec", "field", "planned"),
     [
         (
             {"dataset": {"builtin": "iris"}, "model": {"estimator": "subprocess.Popen"}},
             "spec.model.estimator",
+            False,  # refused by the operator itself (a string check), no Job at all
         ),
         (
             {
@@ -34,6 +36,15 @@ pytestmark = pytest.mark.integration
                 "model": {"estimator": "sklearn.svm.SVC", "params": {"C": -1}},
             },
             "spec.model.params.C",
+            True,  # found by the planner Job (building the estimator), no trainer Job
+        ),
+        (
+            {
+                "dataset": {"builtin": "diabetes"},
+                "model": {"estimator": "sklearn.naive_bayes.GaussianNB"},
+            },
+            "spec.dataset",  # a classifier on a continuous target: only the data tell
+            True,
         ),
         (
             {
@@ -42,28 +53,35 @@ pytestmark = pytest.mark.integration
                 "privacy": {"hashSampleIds": True},
             },
             "spec.privacy.saltSecretRef",
+            False,
         ),
     ],
-    ids=["estimator-not-allowed", "bad-parameter", "salt-without-secret"],
+    ids=["estimator-not-allowed", "bad-parameter", "continuous-target", "salt-without-secret"],
 )
 def test_an_invalid_run_ends_invalid_naming_the_field(
     api: k8s.ApiClient,
     cluster: Cluster,
     operator: Callable[..., OperatorProcess],
     namespace: str,
+    controller: JobController,
     spec: dict[str, object],
     field: str,
+    planned: bool,
 ) -> None:
     process = operator()
     create_run(api, manifest("bad", namespace, spec))
     run = wait_condition(api, namespace, "bad", "Invalid", process)
 
     invalid = condition(run, "Invalid")
-    assert invalid is not None and field in invalid["message"]
+    assert invalid is not None and invalid["message"].startswith(f"{field}: "), invalid
     assert invalid["observedGeneration"] == 1
     assert condition(run, "Failed")["status"] == "True"  # type: ignore[index]
     assert run["status"]["phase"] == "Failed"
-    assert job_creations(cluster.log, namespace) == []
+    created = [
+        (e.data or {})["metadata"]["name"] for e in job_creations(cluster.log, namespace, None)
+    ]
+    assert len(created) == (1 if planned else 0), created  # the planner Job alone, if any
+    assert all(name.endswith("-plan") for name in created), created
     assert process.process is not None and process.process.poll() is None  # no crash
 
 

@@ -57,7 +57,7 @@ def test_a_thousand_folds_keep_the_window_and_a_bounded_status_patch_rate(
     }
     process = operator(interval=INTERVAL)
     create_run(api, manifest("thousand", namespace, spec))
-    run = wait_condition(api, namespace, "thousand", "Complete", process, timeout=150)
+    run = wait_condition(api, namespace, "thousand", "Complete", process, timeout=300)
     status = run["status"]
 
     assert status["folds"]["done"] == status["folds"]["succeeded"] == 1000

@@ -6,10 +6,11 @@ from typing import Any
 
 import pytest
 
-from loocv_operator.kube.jobs import JobDefaults, RunRef
+from loocv_operator.kube.jobs import JobDefaults
 from loocv_operator.spec import LOOCVRunSpec, parse_spec
+from loocv_operator.store import RunLocation
 
-RUN = RunRef(name="iris-nb", namespace="team-a", uid="0f9c4d5e-1111-2222-3333-444455556666")
+RUN = RunLocation(name="iris-nb", namespace="team-a", uid="0f9c4d5e-1111-2222-3333-444455556666")
 
 
 def spec_of(**overrides: Any) -> LOOCVRunSpec:
@@ -22,7 +23,7 @@ def spec_of(**overrides: Any) -> LOOCVRunSpec:
 
 
 @pytest.fixture
-def run() -> RunRef:
+def run() -> RunLocation:
     return RUN
 
 

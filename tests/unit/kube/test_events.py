@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from loocv_operator.kube.events import build_event
-from loocv_operator.kube.jobs import RunRef
+from loocv_operator.store import RunLocation
 
 
 def test_an_event_points_at_the_run_and_is_bounded() -> None:
-    run = RunRef("iris", "ns", "u-1")
+    run = RunLocation("ns", "iris", "u-1")
     event = build_event(
         run, "Warning", "BatchGivenUp", "x" * 5000, datetime(2026, 1, 1, tzinfo=UTC)
     )

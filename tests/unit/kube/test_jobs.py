@@ -7,28 +7,30 @@ from typing import Any
 import pytest
 
 from loocv_operator.kube.jobs import (
+    JobDefaults,
+    JobOrder,
+    build_job,
+    fold_ranges,
+    job_name,
+    selector,
+)
+from loocv_operator.kube.observe import (
     FAILURE_DISRUPTED,
     FAILURE_ERROR,
     FAILURE_INVALID_INPUT,
     FINISHED_FAILED,
     FINISHED_SUCCEEDED,
-    JobDefaults,
-    JobOrder,
-    RunRef,
-    build_job,
-    fold_ranges,
-    job_name,
     observe_job,
     observe_pod,
-    selector,
 )
+from loocv_operator.store import RunLocation
 
 from .conftest import spec_of
 
 PLAN = "s3://bucket/runs/team-a/iris-nb/0f9c/plan.json"
 
 
-def job(run: RunRef, defaults: JobDefaults, **spec: Any) -> dict[str, Any]:
+def job(run: RunLocation, defaults: JobDefaults, **spec: Any) -> dict[str, Any]:
     order = JobOrder(
         batch=3, attempt=1, failures_before=1, preemptions_before=2, folds=(75, 76, 77, 78, 80)
     )
@@ -46,18 +48,18 @@ def env(body: dict[str, Any]) -> dict[str, Any]:
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container(body)["env"]}
 
 
-def test_names_are_deterministic_dns_labels_of_at_most_63_characters(run: RunRef) -> None:
+def test_names_are_deterministic_dns_labels_of_at_most_63_characters(run: RunLocation) -> None:
     assert job_name(run, 3, 1) == job_name(run, 3, 1)
     assert job_name(run, 3, 1) != job_name(run, 3, 2) != job_name(run, 4, 1)
-    other = RunRef(run.name, run.namespace, "another-uid")
+    other = RunLocation(run.namespace, run.name, "another-uid")
     assert job_name(run, 3, 1) != job_name(other, 3, 1)  # a recreated run never collides
-    long = RunRef("a." * 120 + "b", "ns", run.uid)
+    long = RunLocation("ns", "a." * 120 + "b", run.uid)
     name = job_name(long, 123456, 99)
     assert len(name) <= 63 and name.endswith("-b123456-r99")
     assert all(c.isalnum() or c == "-" for c in name) and name[0].isalnum()
 
 
-def test_identity_labels_annotations_and_owner(run: RunRef, defaults: JobDefaults) -> None:
+def test_identity_labels_annotations_and_owner(run: RunLocation, defaults: JobDefaults) -> None:
     body = job(run, defaults)
     meta = body["metadata"]
     assert body["apiVersion"] == "batch/v1" and body["kind"] == "Job"
@@ -88,7 +90,7 @@ def test_identity_labels_annotations_and_owner(run: RunRef, defaults: JobDefault
 
 
 def test_the_trainer_runs_the_plan_batch_with_the_contracted_exit_codes(
-    run: RunRef, defaults: JobDefaults
+    run: RunLocation, defaults: JobDefaults
 ) -> None:
     body = job(run, defaults, execution={"retries": 5, "ttlSecondsAfterFinished": 60})
     spec = body["spec"]
@@ -115,7 +117,7 @@ def test_the_trainer_runs_the_plan_batch_with_the_contracted_exit_codes(
     }
 
 
-def test_pod_security(run: RunRef, defaults: JobDefaults) -> None:
+def test_pod_security(run: RunLocation, defaults: JobDefaults) -> None:
     pod = job(run, defaults)["spec"]["template"]["spec"]
     assert pod["automountServiceAccountToken"] is False
     assert pod["enableServiceLinks"] is False
@@ -137,7 +139,7 @@ def test_pod_security(run: RunRef, defaults: JobDefaults) -> None:
     assert pod["containers"][0]["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
 
 
-def test_environment_credentials_only_from_secrets(run: RunRef, defaults: JobDefaults) -> None:
+def test_environment_credentials_only_from_secrets(run: RunLocation, defaults: JobDefaults) -> None:
     body = job(
         run,
         defaults,
@@ -163,7 +165,7 @@ def test_environment_credentials_only_from_secrets(run: RunRef, defaults: JobDef
 
 
 def test_the_operator_default_secret_and_no_salt_without_hashing(
-    run: RunRef, defaults: JobDefaults
+    run: RunLocation, defaults: JobDefaults
 ) -> None:
     values = env(job(run, defaults, storage={"endpoint": "http://other:9000"}))
     assert values["AWS_ACCESS_KEY_ID"]["secretKeyRef"]["name"] == "default-s3"
@@ -173,7 +175,7 @@ def test_the_operator_default_secret_and_no_salt_without_hashing(
     assert "AWS_ACCESS_KEY_ID" not in env(job(run, bare))
 
 
-def test_scheduling_fields(run: RunRef, defaults: JobDefaults) -> None:
+def test_scheduling_fields(run: RunLocation, defaults: JobDefaults) -> None:
     body = job(
         run,
         defaults,
@@ -202,7 +204,7 @@ def test_scheduling_fields(run: RunRef, defaults: JobDefaults) -> None:
 
 
 def test_kueue_jobs_carry_the_queue_label_and_start_suspended(
-    run: RunRef, defaults: JobDefaults
+    run: RunLocation, defaults: JobDefaults
 ) -> None:
     body = job(run, defaults, execution={"queueName": "team-queue"})
     assert body["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-queue"
@@ -341,7 +343,7 @@ def test_observe_unschedulable_pod() -> None:
     assert pod is not None and pod.unschedulable == message
 
 
-def test_default_resources_fill_only_what_the_manifest_leaves_out(run: RunRef) -> None:
+def test_default_resources_fill_only_what_the_manifest_leaves_out(run: RunLocation) -> None:
     """Never BestEffort: the operator's defaults apply per resource the manifest names no
     request and no limit for (a manifest's big request never meets a smaller default limit)."""
     defaults = JobDefaults(

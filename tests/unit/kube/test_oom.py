@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from loocv_operator.kube.jobs import LABEL_BATCH, observe_pod
+from loocv_operator.kube.jobs import LABEL_BATCH
+from loocv_operator.kube.observe import observe_pod
 from loocv_operator.kube.oom import pod_failure_events
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from loocv_operator.kube.jobs import (
+from loocv_operator.kube.jobs import JobOrder
+from loocv_operator.kube.observe import (
     FAILURE_DISRUPTED,
     FAILURE_ERROR,
     FAILURE_INVALID_INPUT,
     FINISHED_FAILED,
     FINISHED_SUCCEEDED,
-    JobOrder,
     ObservedJob,
 )
 from loocv_operator.kube.reconcile import (

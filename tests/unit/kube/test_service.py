@@ -1,8 +1,11 @@
-"""The run service, offline: an in-memory Kubernetes API, a directory store, the real
-planner, trainer (in-process) and aggregator."""
+"""The run service, offline: an in-memory Kubernetes API, a directory store, and the Jobs'
+own commands (``loocv plan``, ``loocv train``, ``loocv finish``) run in-process as their
+pods would run them."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -10,14 +13,13 @@ from typing import Any
 
 import pytest
 
-from loocv_operator.estimators import DEFAULT_ALLOWLIST
+from loocv_operator.cli import main as loocv
 from loocv_operator.kube.kubeapi import RunGone
 from loocv_operator.kube.service import RunService
 from loocv_operator.kube.settings import Settings
 from loocv_operator.ledger import load_results
 from loocv_operator.plan import Plan
 from loocv_operator.store import LocalStore, RunLocation
-from loocv_operator.trainer import run_batch, runner_for
 
 UID = "uid-1"
 
@@ -28,6 +30,7 @@ class FakeKube:
     def __init__(self) -> None:
         self.jobs: dict[str, dict[str, Any]] = {}
         self.created: list[str] = []
+        self.steps: list[str] = []
         self.pods: list[dict[str, Any]] = []
         self.status: dict[str, Any] = {}
         self.patches: list[dict[str, Any]] = []
@@ -45,7 +48,10 @@ class FakeKube:
         if name in self.jobs:
             return False
         self.jobs[name] = json.loads(json.dumps(body))
-        self.created.append(name)
+        if body["metadata"]["labels"].get("loocv.dev/step") == "train":
+            self.created.append(name)  # trainer Jobs; the planner's and the report's: steps
+        else:
+            self.steps.append(name)
         return True
 
     def set_job_suspend(self, namespace: str, name: str, suspend: bool) -> None:
@@ -145,12 +151,71 @@ def plan_of(root: Path) -> Plan:
     return Plan.from_json(store.get(RunLocation("ns", "iris", UID).plan))
 
 
+def run_pod(kube: FakeKube, name: str, wall: int | None = None) -> int:
+    """What the Job's pod does: its container's command, here; the Job finishes as the Job
+    controller would finish it (exit 2: FailJob), the pod keeps its log's tail as its
+    termination message (FallbackToLogsOnError)."""
+    job = kube.jobs[name]
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = loocv([*container["command"][1:], *container["args"]])
+    if code == 0:
+        kube.finish(name, wall=wall)
+        return code
+    kube.finish(name, ok=False, reason="PodFailurePolicy" if code == 2 else "BackoffLimitExceeded")
+    if code == 2:
+        kube.jobs[name]["status"]["conditions"][0]["message"] = "matching FailJob rule"
+    kube.pods.append(
+        {
+            "metadata": {
+                "name": f"{name}-pod",
+                "labels": job["spec"]["template"]["metadata"]["labels"],
+            },
+            "status": {
+                "containerStatuses": [
+                    {
+                        "state": {
+                            "terminated": {
+                                "exitCode": code,
+                                "reason": "Error",
+                                "message": err.getvalue()[-2048:],
+                            }
+                        }
+                    }
+                ]
+            },
+        }
+    )
+    return code
+
+
 def train(root: Path, kube: FakeKube, name: str, wall: int | None = None) -> None:
-    """What the Job's pod does: the real trainer on its batch."""
-    plan = plan_of(root)
-    batch = int(kube.jobs[name]["metadata"]["labels"]["loocv.dev/batch"])
-    run_batch(runner_for(plan, DEFAULT_ALLOWLIST), batch, LocalStore(root))
-    kube.finish(name, wall=wall)
+    """A trainer (or any) Job's pod runs to its end."""
+    assert run_pod(kube, name, wall) == 0
+
+
+def pending(kube: FakeKube) -> list[str]:
+    return [n for n, j in kube.jobs.items() if "status" not in j]
+
+
+def admit(service: RunService, kube: FakeKube, document: dict[str, Any]) -> None:
+    """Admission, then the planner Job's pod, then the pass that reads its plan."""
+    service.admit(document)
+    planners = [n for n in pending(kube) if n.endswith("-plan")]
+    for name in planners:
+        run_pod(kube, name)
+    if planners:
+        service.reconcile(UID)
+
+
+def report(service: RunService, kube: FakeKube) -> None:
+    """Every fold has a result: the report Job's pod, then the pass that reads report.json."""
+    names = [n for n in pending(kube) if n.endswith("-report")]
+    assert names, "no report Job was created"
+    for name in names:
+        run_pod(kube, name)
+    service.reconcile(UID)
 
 
 def test_an_invalid_run_is_marked_invalid_once_and_makes_no_job(
@@ -158,25 +223,25 @@ def test_an_invalid_run_is_marked_invalid_once_and_makes_no_job(
 ) -> None:
     service = make_service(kube, root, clock)
     spec = body()["spec"] | {"model": {"estimator": "os.system"}}
-    service.admit(body(spec))
+    admit(service, kube, body(spec))
     assert kube.conditions()["Invalid"]["status"] == "True"
     assert "spec.model.estimator" in kube.conditions()["Invalid"]["message"]
     assert kube.status["phase"] == "Failed" and kube.jobs == {}
     assert [e["reason"] for e in kube.events] == ["Invalid"]
     assert service.tracked() == []
     patches = len(kube.patches)
-    service.admit(body(spec, status=kube.status))  # a restart does not reopen it
+    admit(service, kube, body(spec, status=kube.status))  # a restart does not reopen it
     assert len(kube.patches) == patches
 
 
 def test_cluster_only_problems_are_invalid(kube: FakeKube, root: Path, clock: Clock) -> None:
     service = make_service(kube, root, clock, allow_local_store=False)
-    service.admit(body())
+    admit(service, kube, body())
     assert "spec.storage.uri" in kube.conditions()["Invalid"]["message"]
     kube2 = FakeKube()
     service2 = make_service(kube2, root, clock)
     spec = body()["spec"] | {"privacy": {"hashSampleIds": True}}
-    service2.admit(body(spec))
+    admit(service2, kube2, body(spec))
     assert "spec.privacy.saltSecretRef" in kube2.conditions()["Invalid"]["message"]
 
 
@@ -184,7 +249,7 @@ def test_admission_plans_once_and_fills_the_window(
     kube: FakeKube, root: Path, clock: Clock
 ) -> None:
     service = make_service(kube, root, clock)
-    service.admit(body())
+    admit(service, kube, body())
     plan = plan_of(root)
     assert plan.n_folds == 10 and len(plan.batches) == 4
     assert len(kube.created) == 2  # maxConcurrentJobs
@@ -195,7 +260,7 @@ def test_admission_plans_once_and_fills_the_window(
 
     # A restarted operator (a new service) reuses the plan and duplicates no Job.
     restarted = make_service(kube, root, clock)
-    restarted.admit(body(status=kube.status))
+    admit(restarted, kube, body(status=kube.status))
     assert LocalStore(root).get(RunLocation("ns", "iris", UID).plan) == raw
     assert len(kube.created) == 2
 
@@ -204,7 +269,7 @@ def test_a_whole_run_ends_complete_with_report_and_events(
     kube: FakeKube, root: Path, clock: Clock
 ) -> None:
     service = make_service(kube, root, clock)
-    service.admit(body())
+    admit(service, kube, body())
     for _ in range(10):
         for name in [n for n, j in kube.jobs.items() if "status" not in j]:
             train(root, kube, name)
@@ -235,7 +300,7 @@ def test_a_failing_batch_is_resubmitted_then_recorded_as_failed(
     kube: FakeKube, root: Path, clock: Clock
 ) -> None:
     service = make_service(kube, root, clock)  # max_resubmits=1
-    service.admit(body())
+    admit(service, kube, body())
     first = kube.created[0]
     kube.finish(first, ok=False)
     service.reconcile(UID)
@@ -253,17 +318,31 @@ def test_a_failing_batch_is_resubmitted_then_recorded_as_failed(
     assert [s.row for r in failed for s in r.samples] == [
         plan_of(root).folds[i].test[0] for i in rows
     ]
-    assert all(s.y_true in (0, 1, 2) for r in failed for s in r.samples)
+    # The operator never reads the data: it records the rows; the report Job names them.
+    assert all(s.id == "" for r in failed for s in r.samples)
     assert kube.status["jobs"]["givenUp"] == 1 and kube.status["jobs"]["retried"] == 1
     assert kube.conditions()["ResultsIncomplete"]["status"] == "True"
     assert not any(n.endswith("-b0-r2") for n in kube.created)
+    for _ in range(6):
+        for name in pending(kube):
+            train(root, kube, name)
+        clock.now += 10
+        service.reconcile(UID)
+    assert kube.conditions()["Complete"]["status"] == "True"
+    lines = (root / "ns/iris/uid-1/predictions.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    rows = [line.split(",") for line in lines[1:]]
+    by_row = {int(v[0]): dict(zip(header, v, strict=True)) for v in rows}
+    given_up = [by_row[s.row] for r in failed for s in r.samples]
+    assert {g["status"] for g in given_up} == {"failed"}
+    assert all(g["y_true"] in ("0", "1", "2") and g["id"] for g in given_up)
 
 
 def test_status_is_patched_at_most_once_per_interval_unless_conditions_change(
     kube: FakeKube, root: Path, clock: Clock
 ) -> None:
     service = make_service(kube, root, clock)
-    service.admit(body())
+    admit(service, kube, body())
     baseline = len(kube.patches)
     name = kube.created[0]
     train(root, kube, name)  # new results: the status would change
@@ -280,7 +359,7 @@ def test_status_is_patched_at_most_once_per_interval_unless_conditions_change(
 
 def test_suspend_and_resume_act_at_once(kube: FakeKube, root: Path, clock: Clock) -> None:
     service = make_service(kube, root, clock)
-    service.admit(body())
+    admit(service, kube, body())
     spec = body()["spec"] | {"suspend": True}
     service.spec_changed(body(spec, generation=2))
     assert sorted(kube.suspends) == sorted((n, True) for n in kube.created)
@@ -305,7 +384,7 @@ def test_a_finished_run_is_restamped_with_the_new_generation(
     kube: FakeKube, root: Path, clock: Clock
 ) -> None:
     service = make_service(kube, root, clock)
-    service.admit(body(body()["spec"] | {"model": {"estimator": "os.system"}}))
+    admit(service, kube, body(body()["spec"] | {"model": {"estimator": "os.system"}}))
     finished = dict(kube.status)
     service.spec_changed(body(status=finished, generation=4))
     assert kube.status["observedGeneration"] == 4
@@ -321,7 +400,7 @@ def test_a_deleted_run_is_forgotten_and_its_results_removed_when_asked(
 ) -> None:
     service = make_service(kube, root, clock)
     spec = body()["spec"] | {"storage": {"deleteOnDelete": True}}
-    service.admit(body(spec))
+    admit(service, kube, body(spec))
     assert LocalStore(root).list("ns/iris/")
     kube.gone = True
     train(root, kube, kube.created[0])
@@ -347,7 +426,7 @@ def test_auto_batching_probes_then_sizes_the_rest_from_the_probe(
     kube: FakeKube, root: Path, clock: Clock
 ) -> None:
     service = make_service(kube, root, clock)
-    service.admit(auto_body("sklearn.tree.DecisionTreeClassifier"))
+    admit(service, kube, auto_body("sklearn.tree.DecisionTreeClassifier"))
     assert len(kube.created) == 1  # only the probe, though two slots are free
     probe = kube.created[0]
     assert kube.jobs[probe]["metadata"]["annotations"]["loocv.dev/folds"] == "0-4"
@@ -384,10 +463,12 @@ def test_auto_batching_probes_then_sizes_the_rest_from_the_probe(
 def test_a_restarted_operator_continues_a_probing_run(
     kube: FakeKube, root: Path, clock: Clock
 ) -> None:
-    make_service(kube, root, clock).admit(auto_body("sklearn.tree.DecisionTreeClassifier"))
+    admit(make_service(kube, root, clock), kube, auto_body("sklearn.tree.DecisionTreeClassifier"))
     train(root, kube, kube.created[0], wall=3)
     restarted = make_service(kube, root, clock)
-    restarted.admit(auto_body("sklearn.tree.DecisionTreeClassifier") | {"status": kube.status})
+    admit(
+        restarted, kube, auto_body("sklearn.tree.DecisionTreeClassifier") | {"status": kube.status}
+    )
     assert plan_of(root).batching.mode == "measured"
     assert len(kube.created) == 3
 
@@ -396,7 +477,7 @@ def test_the_probe_waits_briefly_for_its_jobs_completion_time(
     kube: FakeKube, root: Path, clock: Clock
 ) -> None:
     service = make_service(kube, root, clock)
-    service.admit(auto_body("sklearn.tree.DecisionTreeClassifier"))
+    admit(service, kube, auto_body("sklearn.tree.DecisionTreeClassifier"))
     probe = kube.created[0]
     train(root, kube, probe)
     kube.jobs[probe].pop("status")  # results are stored, the Job has not completed yet
@@ -412,13 +493,14 @@ def test_the_probe_waits_briefly_for_its_jobs_completion_time(
 
 def test_a_fast_path_run_is_planned_as_one_job(kube: FakeKube, root: Path, clock: Clock) -> None:
     service = make_service(kube, root, clock)
-    service.admit(auto_body("sklearn.naive_bayes.GaussianNB"))
+    admit(service, kube, auto_body("sklearn.naive_bayes.GaussianNB"))
     assert len(kube.created) == 1
     assert kube.jobs[kube.created[0]]["metadata"]["annotations"]["loocv.dev/folds"] == "0-39"
     assert kube.status["batching"]["mode"] == "fast-path"
     train(root, kube, kube.created[0])
     clock.now += 10
     service.reconcile(UID)
+    report(service, kube)
     assert kube.conditions()["Complete"]["status"] == "True"
     assert kube.status["fastPath"].startswith("exact:gaussian-nb")
 
@@ -427,7 +509,7 @@ def test_a_freed_slot_is_filled_at_the_next_poll_not_the_next_status_interval(
     kube: FakeKube, root: Path, clock: Clock
 ) -> None:
     service = make_service(kube, root, clock, poll_interval=2.0)
-    service.admit(body())  # 4 batches, 2 slots: two batches wait
+    admit(service, kube, body())  # 4 batches, 2 slots: two batches wait
     assert len(kube.created) == 2 and service.due() == []
     clock.now += 2
     assert service.due() == [UID]
@@ -437,7 +519,7 @@ def test_a_freed_slot_is_filled_at_the_next_poll_not_the_next_status_interval(
     clock.now += 2
     service.reconcile(UID)  # the finished Job's results are read and its slot refilled
     state = service.state(UID)
-    assert len(kube.created) == 3 and state is not None and len(state.results) == 3
+    assert len(kube.created) == 3 and state is not None and len(state.results.tally.stored) == 3
     train(root, kube, kube.created[1])
     clock.now += 2
     service.reconcile(UID)
@@ -449,22 +531,28 @@ def test_a_freed_slot_is_filled_at_the_next_poll_not_the_next_status_interval(
 
 
 def test_folds_failing_alike_halt_the_run() -> None:
-    from loocv_operator.kube.service import failing_alike
+    from loocv_operator.kube.tally import Tally, failing_alike
     from loocv_operator.results import FoldError, FoldResult
 
     def failed(i: int, value: float) -> FoldResult:
         message = f"Found unknown categories [{value}] in column 0 during transform"
         return FoldResult(i, [], error=FoldError("ValueError", message))
 
-    alike = {i: failed(i, float(i)) for i in range(10)}
-    reason = failing_alike(alike, 100)
+    def tally(n: int, results: list[FoldResult]) -> Tally:
+        counted = Tally(n)
+        for result in results:
+            counted.add(result, None)
+        return counted
+
+    alike = [failed(i, float(i)) for i in range(10)]
+    reason = failing_alike(tally(100, alike))
     assert reason is not None and reason.startswith("the first 10 folds all failed")
-    assert failing_alike(dict(list(alike.items())[:9]), 100) is None  # too few to tell
-    assert failing_alike(alike, 10) is None  # the run has ended anyway: judged at its end
-    mixed = {**alike, 10: FoldResult(10, [], error=FoldError("KeyError", "x"))}
-    assert failing_alike(mixed, 100) is None
-    one_ok = {**alike, 10: FoldResult(10, [])}
-    assert failing_alike(one_ok, 100) is None
+    assert failing_alike(tally(100, alike[:9])) is None  # too few to tell
+    assert failing_alike(tally(10, alike)) is None  # the run has ended anyway: judged at its end
+    mixed = [*alike[:9], FoldResult(9, [], error=FoldError("KeyError", "x"))]
+    assert failing_alike(tally(100, mixed)) is None
+    one_ok = [FoldResult(10, []), *alike]
+    assert failing_alike(tally(100, one_ok)) is None
 
 
 def test_a_store_outage_is_an_event_not_a_crash(
@@ -473,7 +561,7 @@ def test_a_store_outage_is_an_event_not_a_crash(
     from loocv_operator.errors import StoreError
 
     service = make_service(kube, root, clock)
-    service.admit(body())
+    admit(service, kube, body())
     state = service.state(UID)
     assert state is not None
 
@@ -495,7 +583,7 @@ def test_the_trainers_own_words_reach_the_failed_condition(
     """Exit 2 (FailJob): the Failed condition quotes the pod's termination message, not only
     the Job controller's "failed with exit code 2"."""
     service = make_service(kube, root, clock)
-    service.admit(body())
+    admit(service, kube, body())
     first = kube.created[0]
     kube.finish(first, ok=False, reason="PodFailurePolicy")
     kube.jobs[first]["status"]["conditions"][0]["message"] = "matching FailJob rule at index 1"
@@ -525,6 +613,40 @@ def test_the_trainers_own_words_reach_the_failed_condition(
     service.reconcile(UID)
     said = "the trainer said: invalid input: spec.privacy.hashSampleIds: needs a salt"
     state = service.state(UID)
-    assert state is not None and state.halted is not None
-    assert said in state.halted  # what the Failed condition carries when the run ends
+    assert state is not None and state.stop is not None
+    assert said in state.stop.message  # what the Failed condition carries when the run ends
     assert any(e["reason"] == "Halted" and said in e["message"] for e in kube.events)
+
+
+def test_the_planners_refusal_reaches_the_invalid_condition_with_the_field_named(
+    kube: FakeKube, root: Path, clock: Clock
+) -> None:
+    """What needs the data (a classifier on a continuous target) is the planner Job's to
+    find; its last word becomes the Invalid condition, and no trainer Job is created."""
+    service = make_service(kube, root, clock)
+    spec = body()["spec"] | {
+        "dataset": {"builtin": "diabetes"},
+        "strategy": {"subset": {"indices": list(range(10))}},
+    }
+    admit(service, kube, body(spec))
+    assert [n.endswith("-plan") for n in kube.steps] == [True]
+    invalid = kube.conditions()["Invalid"]
+    assert invalid["status"] == "True" and invalid["message"].startswith("spec.dataset: ")
+    assert "continuous" in invalid["message"]
+    assert kube.status["phase"] == "Failed" and kube.created == []
+    assert service.tracked() == [] and service.phase_counts() == {"Failed": 1}
+    assert [e["reason"] for e in kube.events] == ["Invalid"]
+
+
+def test_the_operator_writes_the_spec_for_the_planner_and_reads_no_data(
+    kube: FakeKube, root: Path, clock: Clock
+) -> None:
+    service = make_service(kube, root, clock)
+    service.admit(body())
+    planner = kube.jobs[kube.steps[0]]
+    container = planner["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["loocv", "plan"]
+    assert container["args"] == ["--spec", str(root / "ns/iris/uid-1/spec.json")]
+    assert planner["spec"]["podFailurePolicy"]["rules"][1]["action"] == "FailJob"
+    assert not (root / "ns/iris/uid-1/plan.json").exists()  # the planner writes it
+    assert kube.status["phase"] == "Pending" and kube.created == []

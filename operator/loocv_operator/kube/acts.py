@@ -1,0 +1,263 @@
+"""What the service does to the world: create Jobs, record given-up batches, post Events,
+count in the telemetry, write the status. Each act is small; deciding is elsewhere.
+
+Places for what comes next: per-pod usage accounting belongs in ``pods`` (every full pass
+sees every pod of the run once), per-Job admission in ``apply`` (every Job created or
+resumed goes through it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from ..plan import Plan
+from ..results import NOT_RUN_PATH, FoldError, FoldResult, SampleResult
+from ..segments import OPERATOR_ATTEMPT, SegmentWriter
+from ..spec import LOOCVRunSpec
+from ..store import RunLocation
+from .events import build_event
+from .finale import failed_status
+from .jobs import JobDefaults, JobOrder, build_job, build_step_job
+from .kubeapi import KubeGateway
+from .observe import ObservedPod
+from .oom import pod_failure_events
+from .reconcile import Decision, GiveUp
+from .runstate import TrackedRun
+from .settings import Settings
+from .status import (
+    RunView,
+    build_status,
+    invalid_status,
+    merge_patch,
+)
+from .telemetry import Telemetry
+
+log = logging.getLogger("loocv.operator")
+
+
+class Acts:
+    def __init__(
+        self,
+        settings: Settings,
+        kube: KubeGateway,
+        telemetry: Telemetry,
+        clock: Callable[[], float],
+        now: Callable[[], datetime],
+    ) -> None:
+        self.settings = settings
+        self.kube = kube
+        self.telemetry = telemetry
+        self.clock = clock
+        self.now = now
+        self.defaults = job_defaults(settings)
+
+    # ------------------------------------------------------------------ Jobs
+    def apply(self, run: TrackedRun, plan: Plan, decision: Decision) -> None:
+        """Give up, create, suspend and resume, as decided."""
+        for give_up in decision.give_up:
+            self.give_up(run, plan, give_up)
+        for order in decision.create:
+            self.create(run, plan, order)
+        for name in decision.suspend:
+            self.kube.set_job_suspend(run.ref.namespace, name, True)
+        for name in decision.resume:
+            self.kube.set_job_suspend(run.ref.namespace, name, False)
+
+    def create(self, run: TrackedRun, plan: Plan, order: JobOrder) -> None:
+        ref = run.ref
+        full = JobOrder(
+            order.batch,
+            order.attempt,
+            order.failures_before,
+            order.preemptions_before,
+            tuple(plan.batches[order.batch]),
+        )
+        plan_uri = run.store.uri(plan.location.plan)
+        body = build_job(ref, plan.spec, plan_uri, full, self.defaults, suspend=run.suspend)
+        if not self.kube.create_job(ref.namespace, body):
+            return
+        self.telemetry.jobs_created.labels(ref.namespace).inc()
+        if order.attempt > 0:
+            self.telemetry.job_retries.labels(ref.namespace).inc()
+            self.event(
+                ref,
+                "Normal",
+                "Resubmitted",
+                f"batch {order.batch} resubmitted as attempt {order.attempt}",
+            )
+
+    def create_step(self, run: TrackedRun, spec: LOOCVRunSpec, step: str, uri: str) -> None:
+        """The planner or the report Job (409: it exists, fine)."""
+        body = build_step_job(run.ref, spec, step, uri, self.defaults)
+        if self.kube.create_job(run.ref.namespace, body):
+            self.telemetry.jobs_created.labels(run.ref.namespace).inc()
+
+    def give_up(self, run: TrackedRun, plan: Plan, give_up: GiveUp) -> None:
+        """Record every fold of the batch that has no result as not run, in the store: one
+        segment that sorts after every trainer's (attempt 999), so whatever a trainer did
+        store still counts first. Only rows: the operator never reads the data, the report
+        Job names them (runsteps.with_samples)."""
+        assert run.results is not None
+        tally = run.results.tally
+        missing = [f for f in plan.batches[give_up.batch] if f not in tally.stored]
+        if not missing:
+            return
+        error = FoldError(give_up.reason, give_up.message[:2000])
+        records = [
+            FoldResult(
+                index=index,
+                samples=[SampleResult(row=r, id="", y_true="") for r in plan.folds[index].test],
+                error=error,
+                path=NOT_RUN_PATH,
+                trainer_version="operator",
+            )
+            for index in missing
+        ]
+        with SegmentWriter(
+            run.store, plan.location, give_up.batch, OPERATOR_ATTEMPT, max_folds=len(records)
+        ) as writer:
+            for record in records:
+                writer.add(record)
+        self.collect(run, run.results.refresh())
+        if give_up.batch in run.told.given_up:
+            return
+        run.told.given_up.add(give_up.batch)
+        self.telemetry.batches_given_up.labels(run.ref.namespace).inc()
+        self.event(
+            run.ref,
+            "Warning",
+            "BatchGivenUp",
+            f"batch {give_up.batch} ({len(missing)} folds) recorded as failed: "
+            f"{give_up.reason}: {give_up.message}",
+        )
+
+    # ------------------------------------------------------------------ accounting
+    def collect(self, run: TrackedRun, fresh: Sequence[FoldResult]) -> None:
+        """Folds newly stored, counted once each."""
+        ns = run.ref.namespace
+        for result in fresh:
+            self.telemetry.folds_completed.labels(ns).inc()
+            if result.path != NOT_RUN_PATH:
+                self.telemetry.fold_seconds.labels(ns).observe(
+                    result.fit_seconds + result.predict_seconds
+                )
+            if result.error is not None:
+                self.telemetry.folds_failed.labels(ns).inc()
+
+    def pods(self, run: TrackedRun, spec: LOOCVRunSpec, pods: Sequence[ObservedPod]) -> None:
+        """Every pod of the run, once per full pass: preemptions counted, failures told (a
+        planner's or a report's as well: an OOM kill there is the same story)."""
+        for pod in pods:
+            if pod.disrupted and pod.name not in run.told.preempted_pods:
+                run.told.preempted_pods.add(pod.name)
+                self.telemetry.job_preemptions.labels(run.ref.namespace).inc()
+        pod_failure_events(
+            pods,
+            run.told.failed_pods,
+            memory_limit(spec, self.settings),
+            lambda type_, reason, message: self.event(run.ref, type_, reason, message),
+        )
+
+    def observe_duration(self, namespace: str, status: Mapping[str, Any]) -> None:
+        """Run duration for the dashboard: startTime to completionTime, as the status says."""
+        try:
+            fmt = "%Y-%m-%dT%H:%M:%SZ"
+            took = datetime.strptime(status["completionTime"], fmt) - datetime.strptime(
+                status["startTime"], fmt
+            )
+        except (KeyError, TypeError, ValueError):
+            return
+        self.telemetry.run_seconds.labels(namespace).observe(took.total_seconds())
+
+    # ------------------------------------------------------------------ status
+    def write_progress(self, run: TrackedRun, view: RunView) -> None:
+        """At most once per status interval, unless a condition or the phase changes."""
+        new = build_status(run.status, view, self.now())
+        if new == run.status:
+            return
+        important = _conditions_key(new) != _conditions_key(run.status) or new.get(
+            "phase"
+        ) != run.status.get("phase")
+        if not important and self.clock() - run.clocks.patch < self.settings.status_interval:
+            return  # the next interval writes it
+        run.status = self.write(run.ref, run.status, new)
+        run.clocks.patch = self.clock()
+
+    def write(
+        self, ref: RunLocation, previous: Mapping[str, Any], new: dict[str, Any]
+    ) -> dict[str, Any]:
+        self.kube.patch_run_status(ref.namespace, ref.name, merge_patch(previous, new))
+        self.telemetry.status_patches.labels(ref.namespace).inc()
+        return new
+
+    def invalid(
+        self,
+        ref: RunLocation,
+        status: dict[str, Any],
+        generation: int | None,
+        problems: list[tuple[str, str]],
+    ) -> None:
+        self.write(ref, status, invalid_status(status, generation, self.now(), problems))
+        message = "; ".join(f"{w}: {m}" for w, m in problems)
+        self.event(ref, "Warning", "Invalid", message)
+        log.warning("%s/%s is invalid: %s", ref.namespace, ref.name, message)
+
+    def failed(self, run: TrackedRun, reason: str, message: str) -> None:
+        new = failed_status(run.status, run.generation, self.now(), reason, message)
+        run.status = self.write(run.ref, run.status, new)
+        self.event(run.ref, "Warning", "Failed", message)
+
+    def restamp(self, ref: RunLocation, status: dict[str, Any], generation: int | None) -> None:
+        """A finished run whose spec changed (suspend, concurrency): same conditions, now
+        for the new generation, so `kubectl wait` keeps trusting them."""
+        if generation is None or status.get("observedGeneration") == generation:
+            return
+        new = dict(status)
+        new["observedGeneration"] = generation
+        new["conditions"] = [
+            {**c, "observedGeneration": generation} for c in status.get("conditions") or []
+        ]
+        self.write(ref, status, new)
+
+    def event(self, ref: RunLocation, type_: str, reason: str, message: str) -> None:
+        try:
+            self.kube.post_event(
+                ref.namespace, build_event(ref, type_, reason, message, self.now())
+            )
+        except Exception as exc:  # an Event is best effort, never a reason to fail
+            log.debug("could not post event %s for %s: %s", reason, ref.name, exc)
+
+
+def memory_limit(spec: LOOCVRunSpec, settings: Settings) -> str | None:
+    """The memory limit the run's trainer pods get (the manifest's, else the default)."""
+    resources = spec.execution.resources
+    limits = resources.limits or {}
+    if "memory" in limits:
+        return str(limits["memory"])
+    if "memory" in (resources.requests or {}):
+        return None
+    return settings.trainer_memory_limit or None
+
+
+def _conditions_key(status: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    return [
+        (str(c.get("type")), str(c.get("status")), str(c.get("reason")))
+        for c in status.get("conditions") or []
+    ]
+
+
+def job_defaults(settings: Settings) -> JobDefaults:
+    return JobDefaults(
+        image=settings.trainer_image,
+        allowlist_extra=settings.allowlist_extra,
+        s3_endpoint=settings.s3_endpoint,
+        storage_secret=settings.storage_secret,
+        default_requests=(
+            ("cpu", settings.trainer_cpu_request),
+            ("memory", settings.trainer_memory_request),
+        ),
+        default_limits=(("memory", settings.trainer_memory_limit),),
+    )

@@ -1,0 +1,120 @@
+"""Where a run stands, computed from what is observed — its Jobs, their pods, the stored
+folds — and never read back from the status it last wrote: a pure view.
+
+Counts (folds done, failed, running; Jobs active, retried, preempted, given up), what waits
+(batches without a Job slot, pods that cannot start or be scheduled) and whether the run is
+done. Resubmissions and preemptions come from the counters the newest attempt of each batch
+carries in its annotations (they survive an operator restart); given-up batches from the
+folds the operator recorded as not run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..plan import Plan
+from .finale import Report
+from .observe import FINISHED_FAILED, FINISHED_SUCCEEDED, ObservedJob, ObservedPod
+from .reconcile import Decision, latest_attempts
+from .runstate import TrackedRun
+from .status import FoldCounts, JobCounts, RunView
+from .tally import Tally
+
+
+@dataclass(frozen=True)
+class Progress:
+    folds: FoldCounts
+    jobs: JobCounts
+    waiting: str | None  # why a pod cannot start (image pull, missing Secret)
+    unschedulable: str | None  # the scheduler's word on a pod no node can take
+    batches_waiting: bool  # a batch waits for a Job slot (or the probe): poll often
+    done: bool  # every fold has a result
+
+
+def done_batches(plan: Plan, tally: Tally) -> set[int]:
+    return {b for b, folds in enumerate(plan.batches) if tally.has(folds)}
+
+
+def given_up_batches(plan: Plan, tally: Tally) -> set[int]:
+    return {b for b, folds in enumerate(plan.batches) if any(f in tally.not_run for f in folds)}
+
+
+def progress_of(
+    plan: Plan,
+    tally: Tally,
+    jobs: Sequence[ObservedJob],
+    pods: Sequence[ObservedPod],
+    decision: Decision,
+    suspended: bool = False,
+) -> Progress:
+    """The run's progress after ``decision`` is acted on (its new Jobs count as active)."""
+    done = done_batches(plan, tally)
+    given_up = given_up_batches(plan, tally)
+    latest = latest_attempts(jobs)
+    running = {b for b, j in latest.items() if j.finished is None}
+    running |= {o.batch for o in decision.create}
+    finished = tally.computed + len(tally.not_run) >= plan.n_folds
+    folds = FoldCounts(
+        total=plan.n_folds,
+        done=tally.computed,
+        succeeded=tally.computed - len(tally.failed),
+        failed=len(tally.failed),
+        running=sum(
+            1
+            for b in running
+            if b < len(plan.batches)
+            for f in plan.batches[b]
+            if f not in tally.stored
+        ),
+        missing=plan.n_folds - tally.computed if finished else 0,
+    )
+    disrupted_pods = {p.name for p in pods if p.disrupted}
+    job_counts = JobCounts(
+        total=len(jobs) + len(decision.create),
+        batches=len(plan.batches),
+        active=decision.active,
+        succeeded=sum(1 for j in jobs if j.finished == FINISHED_SUCCEEDED),
+        failed=sum(1 for j in jobs if j.finished == FINISHED_FAILED),
+        retried=decision.retried,
+        preempted=decision.preempted + len(disrupted_pods),
+        given_up=len(given_up | {g.batch for g in decision.give_up}),
+    )
+    waiting_batches = plan.batching.probing or any(
+        b not in done and b not in running and b not in given_up for b in range(len(plan.batches))
+    )
+    return Progress(
+        folds=folds,
+        jobs=job_counts,
+        waiting=next((p.waiting for p in pods if p.waiting), None),
+        unschedulable=next((p.unschedulable for p in pods if p.unschedulable), None),
+        batches_waiting=not suspended and waiting_batches,
+        done=finished,
+    )
+
+
+def view_of(
+    run: TrackedRun,
+    plan: Plan,
+    progress: Progress,
+    summary: Mapping[str, Any] | None,
+    report: Report | None = None,
+) -> RunView:
+    """Everything the status is made from; ``report`` (report.json) once the run is done."""
+    return RunView(
+        generation=run.generation,
+        folds=progress.folds,
+        jobs=progress.jobs,
+        summary=summary,
+        results_uri=run.uri,
+        suspended=run.suspend,
+        finished=report is not None,
+        verdict=report.verdict if report is not None else None,
+        halted=run.stop.message if run.stop else None,
+        halt_reason=run.stop.reason if run.stop else "TrainerInvalidInput",
+        waiting=progress.waiting,
+        unschedulable=progress.unschedulable,
+        batching=plan.batching.to_json(),
+        baseline=report.baseline if report is not None else None,
+    )
