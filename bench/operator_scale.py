@@ -4,7 +4,8 @@
 ``python -m bench.operator_scale`` starts the e2e harness's real control plane
 (tests/e2e/cluster: kube-apiserver with its audit log on, etcd, controller-manager,
 scheduler, fake nodes, the kubelet shim running pods as local processes), an S3 server on
-loopback (moto, in its own process, counting requests per access key), and for each batch
+loopback (versitygw, a real S3 gateway built from the Go module proxy; ``--s3 moto`` for the
+Python emulation measured before), counting requests per access key, and for each batch
 setting one ``loocv operator`` process under the chart's namespaced RBAC, logged in as its
 own ServiceAccount. It uploads a 10,000 × 10 classification CSV, applies a LeaveOneOut
 LOOCVRun over it (GaussianNB, ``fastPath: off``: every fold really fitted) with kubectl and
@@ -44,7 +45,6 @@ import traceback
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -178,6 +178,7 @@ def serve_s3(port: int) -> None:
 class S3Process:
     port: int
     popen: subprocess.Popen[bytes]
+    label: str = "S3 server (moto)"
 
     @property
     def endpoint(self) -> str:
@@ -229,6 +230,45 @@ def start_s3(log_dir: Path) -> S3Process:
 
     wait_until(up, 60, what="S3 server")
     return s3
+
+
+@dataclass
+class VersityS3:
+    """versitygw (tests/e2e/cluster/s3server.py), one access key per operator and per run's
+    trainers; requests are counted from its access log (per access key, kind and status)."""
+
+    server: Any
+    label: str = "S3 server (versitygw)"
+
+    @property
+    def popen(self) -> subprocess.Popen[bytes]:
+        popen: subprocess.Popen[bytes] = self.server.popen
+        return popen
+
+    @property
+    def endpoint(self) -> str:
+        return str(self.server.endpoint)
+
+    def counts(self) -> dict[str, Counter[str]]:
+        counts: dict[str, Counter[str]] = self.server.requests()
+        return counts
+
+    def client(self, key: str) -> Any:
+        return self.server.client(access_key=key)
+
+
+def start_versitygw(log_dir: Path, keys: Sequence[str]) -> VersityS3:
+    sys.path.insert(0, str(E2E))
+    from cluster.s3server import S3Server
+
+    server = S3Server(
+        log_dir / "s3",
+        access_key="bench",
+        secret_key="bench-secret",
+        users={key: "bench-secret" for key in keys},
+        access_log=True,
+    ).start()
+    return VersityS3(server)
 
 
 # --------------------------------------------------------------------------- audit log
@@ -449,7 +489,7 @@ class Setting:
 @dataclass
 class Env:
     cluster: Any
-    s3: S3Process
+    s3: S3Process | VersityS3
     audit: AuditLog
     data_uri: str
     rows: int
@@ -592,7 +632,7 @@ def _component_cpu(env: Env) -> dict[str, float]:
             out[proc.name] = stat[0]
     s3 = _proc_stat(env.s3.popen.pid)
     if s3 is not None:
-        out["S3 server (moto)"] = s3[0]
+        out[env.s3.label] = s3[0]
     own = _proc_stat(os.getpid())
     if own is not None:
         out["harness (kubelet shim, samplers)"] = own[0]
@@ -607,29 +647,29 @@ def _machine_busy() -> tuple[float, float]:
     return float(sum(values) - idle), float(sum(values))
 
 
-def _read_folds(env: Env, prefix: str) -> dict[str, Any]:
-    """Every stored fold result of the run (after it finished; the bench's own key)."""
+def _read_folds(env: Env, results_uri: str) -> dict[str, Any]:
+    """Every stored fold result of the run, read as the operator reads them (the segments,
+    each fold once: loocv_operator.ledger), after it finished, with the bench's own key."""
+    from loocv_operator.ledger import load_results
+    from loocv_operator.store import RunLocation, S3Store
+
+    namespace, name, uid = results_uri.rstrip("/").split("/")[-3:]
+    location = RunLocation(namespace, name, uid)
     client = env.s3.client("bench")
-    keys: list[str] = []
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
-        keys += [o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(".json")]
-
-    def fetch(key: str) -> tuple[int, dict[str, Any]]:
-        body = client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
-        return len(body), json.loads(body)
-
-    with ThreadPoolExecutor(6) as pool:
-        fetched = list(pool.map(fetch, keys))
-    fit = sum(float(d.get("fit_seconds") or 0.0) for _, d in fetched)
-    predict = sum(float(d.get("predict_seconds") or 0.0) for _, d in fetched)
-    paths = Counter(str(d.get("path")) for _, d in fetched)
+    store = S3Store(f"s3://{BUCKET}/results/", client)
+    results = load_results(store, location)
+    stored = 0
+    for page in client.get_paginator("list_objects_v2").paginate(
+        Bucket=BUCKET, Prefix=f"results/{location.prefix}segments/"
+    ):
+        stored += sum(int(o["Size"]) for o in page.get("Contents", []))
     return {
-        "count": len(fetched),
-        "fit_seconds": fit,
-        "predict_seconds": predict,
-        "failed": sum(1 for _, d in fetched if d.get("error")),
-        "paths": dict(paths),
-        "mean_bytes": sum(n for n, _ in fetched) / max(1, len(fetched)),
+        "count": len(results),
+        "fit_seconds": sum(r.fit_seconds for r in results),
+        "predict_seconds": sum(r.predict_seconds for r in results),
+        "failed": sum(1 for r in results if not r.ok),
+        "paths": dict(Counter(r.path for r in results)),
+        "mean_bytes": stored / max(1, len(results)),
     }
 
 
@@ -824,9 +864,8 @@ def run_setting(env: Env, setting: Setting) -> dict[str, Any]:
     result["s3_operator"] = dict(s3.get(f"operator-{namespace}", Counter()))
     result["s3_trainers"] = dict(s3.get(f"trainer-{namespace}", Counter()))
     result["trainers"] = _trainer_logs(env, namespace)
-    prefix = (status.get("resultsUri") or "").removeprefix(f"s3://{BUCKET}/")
-    if prefix:
-        result["folds"] = _read_folds(env, prefix.rstrip("/") + "/folds/")
+    if status.get("resultsUri"):
+        result["folds"] = _read_folds(env, str(status["resultsUri"]))
     return result
 
 
@@ -875,13 +914,18 @@ def run_all(settings: Sequence[Setting], args: argparse.Namespace) -> dict[str, 
     nodes = FakeNodes(cp.new_api_client(), DEFAULT_NODES)
     shim = KubeletShim(cp.new_api_client, nodes.names, cp.workdir / "pods", cp.ports["apiserver"])
     cluster = Cluster(control_plane=cp, nodes=nodes, shim=shim)
-    s3: S3Process | None = None
+    s3: S3Process | VersityS3 | None = None
     report: dict[str, Any] = {}
     try:
         shim.start()
         nodes.register()
         log(f"control plane up in {time.time() - started:.1f}s; workdir {cp.workdir}")
-        s3 = start_s3(cp.log_dir)
+        if args.s3 == "moto":
+            s3 = start_s3(cp.log_dir)
+        else:
+            keys = [f"{who}-{namespace_of(s)}" for s in settings for who in ("operator", "trainer")]
+            s3 = start_versitygw(cp.log_dir, keys)
+        log(f"{s3.label} at {s3.endpoint}")
         client = s3.client("bench")
         client.create_bucket(Bucket=BUCKET)
         key = f"data/classification-{args.rows}x{args.features}.csv"
@@ -927,6 +971,7 @@ def run_all(settings: Sequence[Setting], args: argparse.Namespace) -> dict[str, 
             "rows": args.rows,
             "features": args.features,
             "model": MODEL,
+            "s3_server": s3.label.removeprefix("S3 server ").strip("()"),
             "max_concurrent_jobs": args.max_concurrent,
             "results": env.results,
         }
@@ -935,7 +980,7 @@ def run_all(settings: Sequence[Setting], args: argparse.Namespace) -> dict[str, 
             sys.path.insert(0, str(E2E))
             from cluster.processes import stop_pid
 
-            stop_pid(s3.popen, grace=5)
+            stop_pid(s3.popen, grace=5)  # versitygw or moto: both started by us, by pid
         cluster.stop()
         if os.environ.get("LOOCV_E2E_KEEP") == "1":
             log(f"kept {cp.workdir}")
@@ -1098,7 +1143,7 @@ def _rows(r: dict[str, Any]) -> dict[str, str]:
         "status patches (patch loocvruns/status) / per minute": f"{r['status_patches']} / **{r['status_patches'] / minutes:.1f} per min**",
         "S3 requests by the operator (a LIST is one page of ≤ 1,000 keys)": _s3(op_s3, n),
         "S3 requests by the trainers": _s3(tr_s3, n),
-        "stored fold result, mean size": f"{folds.get('mean_bytes', 0):.0f} B",
+        "stored bytes per fold (segments)": f"{folds.get('mean_bytes', 0):.0f} B",
         "CPU seconds by process during the run": cpu_text,
         "machine CPU busy during the run / load avg before → after": f"{r['machine_busy_share']:.0%} of {os.cpu_count()} cores / {r['load_before']} → {r['load_after']}",
     }
@@ -1119,7 +1164,8 @@ def render(report: dict[str, Any]) -> list[str]:
         f"work (load averages in the table); {report['machine']['kubernetes']} from the e2e harness.",
         "",
         f"The run: LeaveOneOut over a {report['rows']:,} × {report['features']} CSV "
-        f"(`make_classification`, in the loopback S3 bucket), `{report['model']}`, `fastPath: off` (every "
+        f"(`make_classification`, in a bucket of the S3 server on loopback: "
+        f"**{report.get('s3_server', 'moto')}**), `{report['model']}`, `fastPath: off` (every "
         f"fold is fitted), `maxConcurrentJobs: {report['max_concurrent_jobs']}` on this {report['machine']['nproc']}-core "
         "machine, applied with kubectl. The operator is `loocv operator --namespace <ns> --storage-uri … "
         "--s3-endpoint … --storage-secret …` with its defaults otherwise (status interval 10 s, 4 workers, "
@@ -1155,7 +1201,8 @@ def render(report: dict[str, Any]) -> list[str]:
         "and `list pods`, then reads the new fold results from the store, then writes (creates "
         "Jobs, patches the status). Peak memory is VmHWM from /proc/<pid>/status of the operator's "
         "process just before it is stopped. S3 requests are counted by the S3 server per access "
-        "key (operator, trainers and this benchmark use different keys).",
+        "key (operator, trainers and this benchmark use different keys): versitygw's access log, "
+        "or moto's request handler (`--s3 moto`).",
     ]
     return lines
 
@@ -1222,6 +1269,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--timeout", type=float, default=900, help="seconds per run before giving up"
     )
     parser.add_argument("--build", action="store_true", help="build missing binaries (~9 min)")
+    parser.add_argument(
+        "--s3",
+        choices=("versitygw", "moto"),
+        default="versitygw",
+        help="the S3 server: versitygw (real, Go; default) or moto (Python, the former one)",
+    )
     parser.add_argument("--out", type=Path, default=MD_OUT, help="markdown fragment")
     parser.add_argument("--json", type=Path, default=JSON_OUT, help="raw results")
     parser.add_argument(

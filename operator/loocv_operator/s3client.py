@@ -35,11 +35,12 @@ def s3_client(
     import boto3
     from botocore.config import Config
 
+    s3_config: Any = {"addressing_style": addressing_style(style)}  # path | virtual | auto
     config = Config(
         retries={"max_attempts": 4, "mode": "standard"},
         connect_timeout=5,
         read_timeout=30,
-        s3={"addressing_style": addressing_style(style)},
+        s3=s3_config,
     )
     return boto3.client(
         "s3",

@@ -148,6 +148,7 @@ class RunService:
             image=settings.trainer_image,
             allowlist_extra=settings.allowlist_extra,
             s3_endpoint=settings.s3_endpoint,
+            s3_addressing_style=settings.s3_addressing_style,  # issue 16: trainers use it too
             storage_secret=settings.storage_secret,
             default_requests=(
                 ("cpu", settings.trainer_cpu_request),

@@ -168,13 +168,14 @@ class S3Server:
         from botocore.config import Config
 
         key = access_key or self.access_key
+        s3_config: Any = {"addressing_style": addressing_style}
         return boto3.client(
             "s3",
             endpoint_url=self.endpoint,
             region_name=self.region,
             aws_access_key_id=key,
             aws_secret_access_key=self.secret_key if key == self.access_key else self.users[key],
-            config=Config(s3={"addressing_style": addressing_style}, **config),
+            config=Config(s3=s3_config, **config),
         )
 
     def create_bucket(self, name: str) -> str:
