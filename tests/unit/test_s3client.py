@@ -34,5 +34,5 @@ def test_virtual_style_puts_the_bucket_in_the_host(monkeypatch: pytest.MonkeyPat
 
 def test_an_unknown_style_is_refused_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOOCV_S3_ADDRESSING_STYLE", "vhost")
-    with pytest.raises(InvalidInput, match="LOOCV_S3_ADDRESSING_STYLE.*'vhost'"):
+    with pytest.raises(InvalidInput, match=r"LOOCV_S3_ADDRESSING_STYLE.*'vhost'"):
         s3_client("http://127.0.0.1:9")
