@@ -912,7 +912,14 @@ def run_all(settings: Sequence[Setting], args: argparse.Namespace) -> dict[str, 
     cp = start_control_plane(audit_policy=audit_policy(users))
     assert cp.audit_log is not None
     nodes = FakeNodes(cp.new_api_client(), DEFAULT_NODES)
-    shim = KubeletShim(cp.new_api_client, nodes.names, cp.workdir / "pods", cp.ports["apiserver"])
+    pod_env = dict(item.split("=", 1) for item in args.pod_env)  # e.g. LOOCV_CHECKPOINT_FOLDS=1
+    shim = KubeletShim(
+        cp.new_api_client,
+        nodes.names,
+        cp.workdir / "pods",
+        cp.ports["apiserver"],
+        extra_env=pod_env,
+    )
     cluster = Cluster(control_plane=cp, nodes=nodes, shim=shim)
     s3: S3Process | VersityS3 | None = None
     report: dict[str, Any] = {}
@@ -972,6 +979,7 @@ def run_all(settings: Sequence[Setting], args: argparse.Namespace) -> dict[str, 
             "features": args.features,
             "model": MODEL,
             "s3_server": s3.label.removeprefix("S3 server ").strip("()"),
+            "pod_env": pod_env,
             "max_concurrent_jobs": args.max_concurrent,
             "results": env.results,
         }
@@ -1099,7 +1107,10 @@ def _rows(r: dict[str, Any]) -> dict[str, str]:
         else "—"
     )
     cpu = r.get("component_cpu_seconds") or {}
-    cpu_text = ", ".join(f"{k} {v:.0f} s" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]))
+    cpu_text = ", ".join(
+        f"{k} {v:.0f} s" if v >= 10 else f"{k} {v:.1f} s"
+        for k, v in sorted(cpu.items(), key=lambda kv: -kv[1])
+    )
     out = {
         "run finished": f"{r['phase']}" + ("" if r["finished"] else " (**time-out**)"),
         "folds (fold results stored / failed)": f"{n:,} ({folds.get('count', 0):,} / {folds.get('failed', 0)})",
@@ -1165,7 +1176,11 @@ def render(report: dict[str, Any]) -> list[str]:
         "",
         f"The run: LeaveOneOut over a {report['rows']:,} × {report['features']} CSV "
         f"(`make_classification`, in a bucket of the S3 server on loopback: "
-        f"**{report.get('s3_server', 'moto')}**), `{report['model']}`, `fastPath: off` (every "
+        f"**{report.get('s3_server', 'moto')}**), `{report['model']}`, "
+        + "".join(
+            f"`{k}={v}` in every trainer pod, " for k, v in (report.get("pod_env") or {}).items()
+        )
+        + f"`fastPath: off` (every "
         f"fold is fitted), `maxConcurrentJobs: {report['max_concurrent_jobs']}` on this {report['machine']['nproc']}-core "
         "machine, applied with kubectl. The operator is `loocv operator --namespace <ns> --storage-uri … "
         "--s3-endpoint … --storage-secret …` with its defaults otherwise (status interval 10 s, 4 workers, "
@@ -1269,6 +1284,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--timeout", type=float, default=900, help="seconds per run before giving up"
     )
     parser.add_argument("--build", action="store_true", help="build missing binaries (~9 min)")
+    parser.add_argument(
+        "--pod-env",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="more environment for every pod, e.g. LOOCV_CHECKPOINT_FOLDS=1 (a segment per "
+        "fold: the S3-heavy case)",
+    )
     parser.add_argument(
         "--s3",
         choices=("versitygw", "moto"),
