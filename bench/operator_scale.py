@@ -1222,6 +1222,54 @@ def render(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def render_comparison(reports: Sequence[dict[str, Any]]) -> list[str]:
+    """One column per saved report (same size, one S3 server each): what the server costs."""
+    columns: list[tuple[str, dict[str, str]]] = []
+    for report in reports:
+        for r in report["results"]:
+            if "error" in r:
+                continue
+            server = str(report.get("s3_server", "moto"))
+            env = " ".join(f"{k}={v}" for k, v in (report.get("pod_env") or {}).items())
+            cpu = r.get("component_cpu_seconds") or {}
+            s3_cpu = next((v for k, v in cpu.items() if k.startswith("S3 server")), 0.0)
+            pods = float(cpu.get("pods (trainer processes) + kubectl", 0.0))
+            rows = _rows(r)
+            n_s3 = sum((r.get("s3_operator") or {}).values()) + sum(
+                (r.get("s3_trainers") or {}).values()
+            )
+            wall = float(r["wall_seconds"])
+            columns.append(
+                (
+                    f"{server}, `{r['setting']}`" + (f", `{env}`" if env else ""),
+                    {
+                        "date": str(report["date"]),
+                        "folds": f"{int(r.get('folds_total') or 0):,}",
+                        "S3 requests (operator + trainers)": f"{n_s3:,}",
+                        "**S3 server CPU**": f"**{s3_cpu:.1f} s**",
+                        "… beside the trainers' CPU (pods)": f"{pods:.0f} s ({_share(s3_cpu, pods)})",
+                        "wall time W": _s(wall),
+                        "Σ fold compute C": rows.get(
+                            "Σ fold compute C (fit + predict, all fold results)", "—"
+                        ),
+                        "**orchestration overhead share**": rows.get(
+                            "**orchestration overhead share** 1 − C / (W × S)", "—"
+                        ),
+                        "machine busy / load before → after": rows.get(
+                            "machine CPU busy during the run / load avg before → after", "—"
+                        ),
+                    },
+                )
+            )
+    names = list(columns[0][1]) if columns else []
+    lines = [
+        "| metric | " + " | ".join(name for name, _ in columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    lines += [f"| {n} | " + " | ".join(c.get(n, "—") for _, c in columns) + " |" for n in names]
+    return lines
+
+
 # --------------------------------------------------------------------------- entry points
 
 
@@ -1303,11 +1351,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--render", action="store_true", help="only rewrite --out from the saved --json"
     )
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        nargs="+",
+        help="print a table comparing saved --json reports (e.g. moto vs versitygw) and exit",
+    )
     parser.add_argument("--command", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--serve-s3", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_s3 is not None:
         serve_s3(args.serve_s3)
+        return 0
+    if args.compare:
+        print("\n".join(render_comparison([json.loads(p.read_text()) for p in args.compare])))
         return 0
     if args.render:
         args.out.write_text("\n".join(render(json.loads(args.json.read_text()))) + "\n")
