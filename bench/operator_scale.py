@@ -939,7 +939,7 @@ def run_all(settings: Sequence[Setting], args: argparse.Namespace) -> dict[str, 
         client.put_object(Bucket=BUCKET, Key=key, Body=make_dataset(args.rows, args.features))
         cluster.run_kubectl("apply", "-f", str(CRD))
         cluster.run_kubectl(
-            "wait", "--for=condition=Established", f"crd/{PLURAL}.{GROUP}", "--timeout=60s"
+            "wait", "--for=condition=Established", f"crd/{PLURAL}.{GROUP}", "--timeout=180s"
         )
         env = Env(
             cluster=cluster,
