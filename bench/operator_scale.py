@@ -4,7 +4,8 @@
 ``python -m bench.operator_scale`` starts the e2e harness's real control plane
 (tests/e2e/cluster: kube-apiserver with its audit log on, etcd, controller-manager,
 scheduler, fake nodes, the kubelet shim running pods as local processes), an S3 server on
-loopback (moto, in its own process, counting requests per access key), and for each batch
+loopback (versitygw, a real S3 gateway built from the Go module proxy; ``--s3 moto`` for the
+Python emulation measured before), counting requests per access key, and for each batch
 setting one ``loocv operator`` process under the chart's namespaced RBAC, logged in as its
 own ServiceAccount. It uploads a 10,000 × 10 classification CSV, applies a LeaveOneOut
 LOOCVRun over it (GaussianNB, ``fastPath: off``: every fold really fitted) with kubectl and
@@ -44,7 +45,6 @@ import traceback
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -178,6 +178,7 @@ def serve_s3(port: int) -> None:
 class S3Process:
     port: int
     popen: subprocess.Popen[bytes]
+    label: str = "S3 server (moto)"
 
     @property
     def endpoint(self) -> str:
@@ -229,6 +230,45 @@ def start_s3(log_dir: Path) -> S3Process:
 
     wait_until(up, 60, what="S3 server")
     return s3
+
+
+@dataclass
+class VersityS3:
+    """versitygw (tests/e2e/cluster/s3server.py), one access key per operator and per run's
+    trainers; requests are counted from its access log (per access key, kind and status)."""
+
+    server: Any
+    label: str = "S3 server (versitygw)"
+
+    @property
+    def popen(self) -> subprocess.Popen[bytes]:
+        popen: subprocess.Popen[bytes] = self.server.popen
+        return popen
+
+    @property
+    def endpoint(self) -> str:
+        return str(self.server.endpoint)
+
+    def counts(self) -> dict[str, Counter[str]]:
+        counts: dict[str, Counter[str]] = self.server.requests()
+        return counts
+
+    def client(self, key: str) -> Any:
+        return self.server.client(access_key=key)
+
+
+def start_versitygw(log_dir: Path, keys: Sequence[str]) -> VersityS3:
+    sys.path.insert(0, str(E2E))
+    from cluster.s3server import S3Server
+
+    server = S3Server(
+        log_dir / "s3",
+        access_key="bench",
+        secret_key="bench-secret",
+        users={key: "bench-secret" for key in keys},
+        access_log=True,
+    ).start()
+    return VersityS3(server)
 
 
 # --------------------------------------------------------------------------- audit log
@@ -449,7 +489,7 @@ class Setting:
 @dataclass
 class Env:
     cluster: Any
-    s3: S3Process
+    s3: S3Process | VersityS3
     audit: AuditLog
     data_uri: str
     rows: int
@@ -592,7 +632,7 @@ def _component_cpu(env: Env) -> dict[str, float]:
             out[proc.name] = stat[0]
     s3 = _proc_stat(env.s3.popen.pid)
     if s3 is not None:
-        out["S3 server (moto)"] = s3[0]
+        out[env.s3.label] = s3[0]
     own = _proc_stat(os.getpid())
     if own is not None:
         out["harness (kubelet shim, samplers)"] = own[0]
@@ -607,29 +647,29 @@ def _machine_busy() -> tuple[float, float]:
     return float(sum(values) - idle), float(sum(values))
 
 
-def _read_folds(env: Env, prefix: str) -> dict[str, Any]:
-    """Every stored fold result of the run (after it finished; the bench's own key)."""
+def _read_folds(env: Env, results_uri: str) -> dict[str, Any]:
+    """Every stored fold result of the run, read as the operator reads them (the segments,
+    each fold once: loocv_operator.ledger), after it finished, with the bench's own key."""
+    from loocv_operator.ledger import load_results
+    from loocv_operator.store import RunLocation, S3Store
+
+    namespace, name, uid = results_uri.rstrip("/").split("/")[-3:]
+    location = RunLocation(namespace, name, uid)
     client = env.s3.client("bench")
-    keys: list[str] = []
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
-        keys += [o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(".json")]
-
-    def fetch(key: str) -> tuple[int, dict[str, Any]]:
-        body = client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
-        return len(body), json.loads(body)
-
-    with ThreadPoolExecutor(6) as pool:
-        fetched = list(pool.map(fetch, keys))
-    fit = sum(float(d.get("fit_seconds") or 0.0) for _, d in fetched)
-    predict = sum(float(d.get("predict_seconds") or 0.0) for _, d in fetched)
-    paths = Counter(str(d.get("path")) for _, d in fetched)
+    store = S3Store(f"s3://{BUCKET}/results/", client)
+    results = load_results(store, location)
+    stored = 0
+    for page in client.get_paginator("list_objects_v2").paginate(
+        Bucket=BUCKET, Prefix=f"results/{location.prefix}segments/"
+    ):
+        stored += sum(int(o["Size"]) for o in page.get("Contents", []))
     return {
-        "count": len(fetched),
-        "fit_seconds": fit,
-        "predict_seconds": predict,
-        "failed": sum(1 for _, d in fetched if d.get("error")),
-        "paths": dict(paths),
-        "mean_bytes": sum(n for n, _ in fetched) / max(1, len(fetched)),
+        "count": len(results),
+        "fit_seconds": sum(r.fit_seconds for r in results),
+        "predict_seconds": sum(r.predict_seconds for r in results),
+        "failed": sum(1 for r in results if not r.ok),
+        "paths": dict(Counter(r.path for r in results)),
+        "mean_bytes": stored / max(1, len(results)),
     }
 
 
@@ -824,9 +864,8 @@ def run_setting(env: Env, setting: Setting) -> dict[str, Any]:
     result["s3_operator"] = dict(s3.get(f"operator-{namespace}", Counter()))
     result["s3_trainers"] = dict(s3.get(f"trainer-{namespace}", Counter()))
     result["trainers"] = _trainer_logs(env, namespace)
-    prefix = (status.get("resultsUri") or "").removeprefix(f"s3://{BUCKET}/")
-    if prefix:
-        result["folds"] = _read_folds(env, prefix.rstrip("/") + "/folds/")
+    if status.get("resultsUri"):
+        result["folds"] = _read_folds(env, str(status["resultsUri"]))
     return result
 
 
@@ -873,22 +912,34 @@ def run_all(settings: Sequence[Setting], args: argparse.Namespace) -> dict[str, 
     cp = start_control_plane(audit_policy=audit_policy(users))
     assert cp.audit_log is not None
     nodes = FakeNodes(cp.new_api_client(), DEFAULT_NODES)
-    shim = KubeletShim(cp.new_api_client, nodes.names, cp.workdir / "pods", cp.ports["apiserver"])
+    pod_env = dict(item.split("=", 1) for item in args.pod_env)  # e.g. LOOCV_CHECKPOINT_FOLDS=1
+    shim = KubeletShim(
+        cp.new_api_client,
+        nodes.names,
+        cp.workdir / "pods",
+        cp.ports["apiserver"],
+        extra_env=pod_env,
+    )
     cluster = Cluster(control_plane=cp, nodes=nodes, shim=shim)
-    s3: S3Process | None = None
+    s3: S3Process | VersityS3 | None = None
     report: dict[str, Any] = {}
     try:
         shim.start()
         nodes.register()
         log(f"control plane up in {time.time() - started:.1f}s; workdir {cp.workdir}")
-        s3 = start_s3(cp.log_dir)
+        if args.s3 == "moto":
+            s3 = start_s3(cp.log_dir)
+        else:
+            keys = [f"{who}-{namespace_of(s)}" for s in settings for who in ("operator", "trainer")]
+            s3 = start_versitygw(cp.log_dir, keys)
+        log(f"{s3.label} at {s3.endpoint}")
         client = s3.client("bench")
         client.create_bucket(Bucket=BUCKET)
         key = f"data/classification-{args.rows}x{args.features}.csv"
         client.put_object(Bucket=BUCKET, Key=key, Body=make_dataset(args.rows, args.features))
         cluster.run_kubectl("apply", "-f", str(CRD))
         cluster.run_kubectl(
-            "wait", "--for=condition=Established", f"crd/{PLURAL}.{GROUP}", "--timeout=60s"
+            "wait", "--for=condition=Established", f"crd/{PLURAL}.{GROUP}", "--timeout=180s"
         )
         env = Env(
             cluster=cluster,
@@ -927,6 +978,8 @@ def run_all(settings: Sequence[Setting], args: argparse.Namespace) -> dict[str, 
             "rows": args.rows,
             "features": args.features,
             "model": MODEL,
+            "s3_server": s3.label.removeprefix("S3 server ").strip("()"),
+            "pod_env": pod_env,
             "max_concurrent_jobs": args.max_concurrent,
             "results": env.results,
         }
@@ -935,7 +988,7 @@ def run_all(settings: Sequence[Setting], args: argparse.Namespace) -> dict[str, 
             sys.path.insert(0, str(E2E))
             from cluster.processes import stop_pid
 
-            stop_pid(s3.popen, grace=5)
+            stop_pid(s3.popen, grace=5)  # versitygw or moto: both started by us, by pid
         cluster.stop()
         if os.environ.get("LOOCV_E2E_KEEP") == "1":
             log(f"kept {cp.workdir}")
@@ -1054,7 +1107,10 @@ def _rows(r: dict[str, Any]) -> dict[str, str]:
         else "—"
     )
     cpu = r.get("component_cpu_seconds") or {}
-    cpu_text = ", ".join(f"{k} {v:.0f} s" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]))
+    cpu_text = ", ".join(
+        f"{k} {v:.0f} s" if v >= 10 else f"{k} {v:.1f} s"
+        for k, v in sorted(cpu.items(), key=lambda kv: -kv[1])
+    )
     out = {
         "run finished": f"{r['phase']}" + ("" if r["finished"] else " (**time-out**)"),
         "folds (fold results stored / failed)": f"{n:,} ({folds.get('count', 0):,} / {folds.get('failed', 0)})",
@@ -1098,7 +1154,7 @@ def _rows(r: dict[str, Any]) -> dict[str, str]:
         "status patches (patch loocvruns/status) / per minute": f"{r['status_patches']} / **{r['status_patches'] / minutes:.1f} per min**",
         "S3 requests by the operator (a LIST is one page of ≤ 1,000 keys)": _s3(op_s3, n),
         "S3 requests by the trainers": _s3(tr_s3, n),
-        "stored fold result, mean size": f"{folds.get('mean_bytes', 0):.0f} B",
+        "stored bytes per fold (segments)": f"{folds.get('mean_bytes', 0):.0f} B",
         "CPU seconds by process during the run": cpu_text,
         "machine CPU busy during the run / load avg before → after": f"{r['machine_busy_share']:.0%} of {os.cpu_count()} cores / {r['load_before']} → {r['load_after']}",
     }
@@ -1119,7 +1175,12 @@ def render(report: dict[str, Any]) -> list[str]:
         f"work (load averages in the table); {report['machine']['kubernetes']} from the e2e harness.",
         "",
         f"The run: LeaveOneOut over a {report['rows']:,} × {report['features']} CSV "
-        f"(`make_classification`, in the loopback S3 bucket), `{report['model']}`, `fastPath: off` (every "
+        f"(`make_classification`, in a bucket of the S3 server on loopback: "
+        f"**{report.get('s3_server', 'moto')}**), `{report['model']}`, "
+        + "".join(
+            f"`{k}={v}` in every trainer pod, " for k, v in (report.get("pod_env") or {}).items()
+        )
+        + f"`fastPath: off` (every "
         f"fold is fitted), `maxConcurrentJobs: {report['max_concurrent_jobs']}` on this {report['machine']['nproc']}-core "
         "machine, applied with kubectl. The operator is `loocv operator --namespace <ns> --storage-uri … "
         "--s3-endpoint … --storage-secret …` with its defaults otherwise (status interval 10 s, 4 workers, "
@@ -1155,8 +1216,57 @@ def render(report: dict[str, Any]) -> list[str]:
         "and `list pods`, then reads the new fold results from the store, then writes (creates "
         "Jobs, patches the status). Peak memory is VmHWM from /proc/<pid>/status of the operator's "
         "process just before it is stopped. S3 requests are counted by the S3 server per access "
-        "key (operator, trainers and this benchmark use different keys).",
+        "key (operator, trainers and this benchmark use different keys): versitygw's access log, "
+        "or moto's request handler (`--s3 moto`).",
     ]
+    return lines
+
+
+def render_comparison(reports: Sequence[dict[str, Any]]) -> list[str]:
+    """One column per saved report (same size, one S3 server each): what the server costs."""
+    columns: list[tuple[str, dict[str, str]]] = []
+    for report in reports:
+        for r in report["results"]:
+            if "error" in r:
+                continue
+            server = str(report.get("s3_server", "moto"))
+            env = " ".join(f"{k}={v}" for k, v in (report.get("pod_env") or {}).items())
+            cpu = r.get("component_cpu_seconds") or {}
+            s3_cpu = next((v for k, v in cpu.items() if k.startswith("S3 server")), 0.0)
+            pods = float(cpu.get("pods (trainer processes) + kubectl", 0.0))
+            rows = _rows(r)
+            n_s3 = sum((r.get("s3_operator") or {}).values()) + sum(
+                (r.get("s3_trainers") or {}).values()
+            )
+            wall = float(r["wall_seconds"])
+            columns.append(
+                (
+                    f"{server}, `{r['setting']}`" + (f", `{env}`" if env else ""),
+                    {
+                        "date": str(report["date"]),
+                        "folds": f"{int(r.get('folds_total') or 0):,}",
+                        "S3 requests (operator + trainers)": f"{n_s3:,}",
+                        "**S3 server CPU**": f"**{s3_cpu:.1f} s**",
+                        "… beside the trainers' CPU (pods)": f"{pods:.0f} s ({_share(s3_cpu, pods)})",
+                        "wall time W": _s(wall),
+                        "Σ fold compute C": rows.get(
+                            "Σ fold compute C (fit + predict, all fold results)", "—"
+                        ),
+                        "**orchestration overhead share**": rows.get(
+                            "**orchestration overhead share** 1 − C / (W × S)", "—"
+                        ),
+                        "machine busy / load before → after": rows.get(
+                            "machine CPU busy during the run / load avg before → after", "—"
+                        ),
+                    },
+                )
+            )
+    names = list(columns[0][1]) if columns else []
+    lines = [
+        "| metric | " + " | ".join(name for name, _ in columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    lines += [f"| {n} | " + " | ".join(c.get(n, "—") for _, c in columns) + " |" for n in names]
     return lines
 
 
@@ -1222,16 +1332,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--timeout", type=float, default=900, help="seconds per run before giving up"
     )
     parser.add_argument("--build", action="store_true", help="build missing binaries (~9 min)")
+    parser.add_argument(
+        "--pod-env",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="more environment for every pod, e.g. LOOCV_CHECKPOINT_FOLDS=1 (a segment per "
+        "fold: the S3-heavy case)",
+    )
+    parser.add_argument(
+        "--s3",
+        choices=("versitygw", "moto"),
+        default="versitygw",
+        help="the S3 server: versitygw (real, Go; default) or moto (Python, the former one)",
+    )
     parser.add_argument("--out", type=Path, default=MD_OUT, help="markdown fragment")
     parser.add_argument("--json", type=Path, default=JSON_OUT, help="raw results")
     parser.add_argument(
         "--render", action="store_true", help="only rewrite --out from the saved --json"
+    )
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        nargs="+",
+        help="print a table comparing saved --json reports (e.g. moto vs versitygw) and exit",
     )
     parser.add_argument("--command", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--serve-s3", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_s3 is not None:
         serve_s3(args.serve_s3)
+        return 0
+    if args.compare:
+        print("\n".join(render_comparison([json.loads(p.read_text()) for p in args.compare])))
         return 0
     if args.render:
         args.out.write_text("\n".join(render(json.loads(args.json.read_text()))) + "\n")

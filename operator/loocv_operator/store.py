@@ -24,6 +24,7 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import urlparse
 
 from .errors import InvalidInput, StoreError
+from .s3client import s3_client
 
 T = TypeVar("T")
 RETRY_SECONDS = float(os.environ.get("LOOCV_STORE_RETRY_SECONDS", "300"))
@@ -183,6 +184,20 @@ def _is_transient(exc: BaseException) -> bool:
     return False
 
 
+# The codes servers use for "these credentials may not do this": AWS's, and versitygw's for
+# an access key it does not know (without its IAM service).
+ACCESS_DENIED = (
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "XAdminUserNotFound",
+)
+
+
+def _status(exc: Any) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+
+
 def _explained(exc: BaseException, what: str, where: str) -> Exception | None:
     """A permanent S3 failure in words, naming the store and what to do (None: not ours)."""
     from botocore.exceptions import ClientError, NoCredentialsError, PartialCredentialsError
@@ -200,7 +215,7 @@ def _explained(exc: BaseException, what: str, where: str) -> Exception | None:
         return InvalidInput(
             where, f"no such bucket {bucket!r}: create it, or fix spec.storage.uri (or --out)"
         )
-    if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"):
+    if code in ACCESS_DENIED or _status(exc) == 403:
         return StoreError(
             f"{what}: access denied ({code}): check the credentials and that they may "
             "read and write this bucket and prefix"
@@ -243,25 +258,6 @@ def retrying(
             delay = min(delay * 2, 10.0)
 
 
-def s3_client(endpoint: str | None = None, region: str | None = None) -> Any:
-    """A boto3 S3 client; credentials come from the environment (the Secret, in a pod)."""
-    import boto3
-    from botocore.config import Config
-
-    config = Config(
-        retries={"max_attempts": 4, "mode": "standard"},
-        connect_timeout=5,
-        read_timeout=30,
-        s3={"addressing_style": "path"},
-    )
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint or os.environ.get("LOOCV_S3_ENDPOINT") or None,
-        region_name=region or os.environ.get("AWS_REGION") or "us-east-1",
-        config=config,
-    )
-
-
 def split_s3_uri(uri: str) -> tuple[str, str]:
     parsed = urlparse(uri)
     if parsed.scheme != "s3" or not parsed.netloc:
@@ -290,9 +286,11 @@ class S3Store:
             try:
                 self.client.head_bucket(Bucket=self.bucket)
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") in ("404", "NotFound"):
-                    exc.response["Error"]["Code"] = "NoSuchBucket"
-                raise
+                if _status(exc) not in (403, 404):
+                    raise
+                # A HEAD answer has no body, so a bare 404/403 names no cause (versitygw
+                # answers an unknown access key with 404): a one-key listing says which.
+                self.client.list_objects_v2(Bucket=self.bucket, MaxKeys=1)
 
         try:
             retrying(head, f"reaching {self.uri()}", CHECK_SECONDS, self.uri())

@@ -29,6 +29,7 @@ NON_DEFAULT: dict[str, Any] = {
         "uri": "s3://ml-results/loocv/",
         "endpoint": "http://minio.storage:9000",
         "region": "eu-west-1",
+        "addressingStyle": "virtual",
         "secretName": "loocv-s3",
     },
     "operator": {"logFormat": "plain", "statusInterval": 5, "workers": 8, "verbose": True},
@@ -123,6 +124,7 @@ def test_the_rendered_deployment_configures_the_operator_as_the_values_say(
     assert settings.trainer_image == "registry.example.com/ml/loocv-trainer:0.1.0-rc1"
     assert settings.storage_uri == "s3://ml-results/loocv/"
     assert settings.s3_endpoint == "http://minio.storage:9000"
+    assert settings.s3_addressing_style == "virtual"
     assert settings.storage_secret == "loocv-s3"
     assert settings.log_format == "plain"
     assert settings.status_interval == 5.0

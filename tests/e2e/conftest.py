@@ -66,6 +66,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             ensure_binaries()
         except Exception as exc:
             pytest.exit(f"[e2e] could not build the control-plane binaries: {exc}", returncode=3)
+    elif any(  # only the S3 server (test_s3_server.py, make images-test): ~2 min cold
+        {"s3", "server", "store"} & set(getattr(item, "fixturenames", ())) for item in session.items
+    ):
+        try:
+            ensure_binaries(s3_only=True)
+        except Exception as exc:
+            pytest.exit(f"[e2e] could not build the S3 server: {exc}", returncode=3)
     if any("helm_binary" in getattr(item, "fixturenames", ()) for item in session.items):
         try:
             _HELM["bin"] = ensure_helm()

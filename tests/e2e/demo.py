@@ -2,18 +2,17 @@
 
 Starts, inside the private namespace of ``tests/e2e/node/isolated.sh`` (`make demo` runs it
 there): the control plane (real kube-apiserver, controller-manager, scheduler and etcd), a
-real node (containerd + runc + kubelet + kube-proxy) with the images `make images` built, an
-S3 server, and the operator as a pod of our Helm chart; applies an example with the real
-kubectl and shows ``kubectl get loocvruns -w`` until it is Complete, then prints the kubectl
-commands to run from another terminal. Everything stops on exit, Ctrl-C included. ``--keep``
-leaves it running until Ctrl-C.
+real node (containerd + runc + kubelet + kube-proxy) with the images `make images` built, a
+real S3 server (versitygw, ``cluster/s3server.py``), and the operator as a pod of our Helm
+chart; applies an example with the real kubectl and shows ``kubectl get loocvruns -w`` until
+it is Complete, then prints the kubectl commands to run from another terminal. Everything
+stops on exit, Ctrl-C included. ``--keep`` leaves it running until Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import signal
 import subprocess
@@ -21,16 +20,15 @@ import sys
 import time
 from pathlib import Path
 
-import boto3
 from kubernetes import client as k8s
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from cluster import ensure_binaries, in_private_namespace, start_cluster
+from cluster.s3server import S3Server
 
 from tests.chart.helmbin import ensure_helm
-from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "demo"
@@ -90,20 +88,17 @@ def main() -> int:
     cluster = start_cluster(node_specs=(), real_node=True)
     assert cluster.real_node is not None
     print(f"up in {cluster.startup_seconds:.1f}s: {cluster.run_kubectl('get', 'nodes').stdout}")
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log for every fold
-    port = free_port()
-    s3 = ThreadedMotoServer(ip_address="0.0.0.0", port=port, verbose=False)
-    s3.start()
-    endpoint = f"http://{cluster.real_node.ip}:{port}"  # pods reach it through the bridge
+    s3 = S3Server(
+        cluster.control_plane.workdir / "s3",
+        bind="0.0.0.0",
+        host=cluster.real_node.ip,  # pods reach it through the bridge
+        access_key=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        secret_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    ).start()
+    endpoint = s3.endpoint
+    print(f"S3 server (versitygw, POSIX backend) at {endpoint}")
     try:
-        boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            **{k.lower(): v for k, v in CREDENTIALS.items()},
-        ).create_bucket(Bucket="loocv")
+        s3.create_bucket("loocv")
         core = k8s.CoreV1Api(cluster.api_client)
         for ns in (NAMESPACE, RELEASE_NS):
             cluster.create_namespace(ns)

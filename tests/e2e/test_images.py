@@ -16,10 +16,9 @@ import subprocess
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
+from cluster.s3server import S3Server
 from sklearn.model_selection import LeaveOneOut, cross_val_predict
 
 from loocv_operator import __version__
@@ -125,33 +124,24 @@ def test_non_root_and_read_only(which: str) -> None:
     assert out.stdout.split() == ["10001", "10001", "read-only", "tmp-ok"]
 
 
-class _Store:
-    def __init__(self) -> None:
-        from moto.server import ThreadedMotoServer
-
-        from tests.conftest import free_port
-
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.server: Any = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self.server.start()
-
-
 @pytest.fixture(scope="module")
-def store() -> Iterator[_Store]:
-    server = _Store()
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """The real S3 server (versitygw, built once into the e2e cache) on this loopback."""
+    server = S3Server(
+        tmp_path_factory.mktemp("s3"),
+        access_key=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        secret_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    ).start()
     yield server
-    server.server.stop()
+    server.stop()
 
 
 def test_the_trainer_runs_a_real_batch_against_the_store(
-    store: _Store, monkeypatch: pytest.MonkeyPatch
+    store: S3Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for key, value in CREDENTIALS.items():
         monkeypatch.setenv(key, value)
-    boto3.client("s3", endpoint_url=store.endpoint, region_name="us-east-1").create_bucket(
-        Bucket="images"
-    )
+    store.create_bucket("images")
     spec = parse_spec(
         {
             "dataset": {"builtin": "iris"},

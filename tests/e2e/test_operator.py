@@ -1,8 +1,9 @@
 """The operator against a real control plane: the scenarios mocks cannot show.
 
 Each test gets its own namespace, its own operator process (``loocv operator --namespace``,
-talking to the real API server through a kubeconfig) and its own bucket on a loopback S3
-server; trainer pods are run by the kubelet shim as real ``loocv train`` processes.
+talking to the real API server through a kubeconfig) and its own bucket on a real S3 server
+on loopback (versitygw, ``cluster/s3server.py``); trainer pods are run by the kubelet shim as
+real ``loocv train`` processes.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import numpy as np
 import pytest
 import yaml
 from cluster import GPU_LABEL, Cluster
+from cluster.s3server import S3Server
 from kubernetes import client as k8s
 
 from loocv_operator.estimators import DEFAULT_ALLOWLIST
@@ -46,42 +47,20 @@ TRAINER_IMAGE = "loocv-trainer:e2e"
 # ------------------------------------------------------------------------------- fixtures
 
 
-class S3Server:
-    """A moto S3 server on a fixed loopback port that can be stopped and started again
-    (its buckets live in the process, so they survive a restart): a store outage."""
-
-    def __init__(self) -> None:
-        from tests.conftest import free_port
-
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self._server: Any = None
-        self.start()
-
-    def start(self) -> None:
-        from moto.server import ThreadedMotoServer
-
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self._server.start()
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    def client(self) -> Any:
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        )
-
-
 @pytest.fixture(scope="module")
-def s3() -> Iterator[S3Server]:
-    server = S3Server()
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """The real S3 server (versitygw) on loopback, its own root key (CREDENTIALS); stopped
+    and started again by the outage scenario (same port, the objects on disk survive)."""
+    server = S3Server(tmp_path_factory.mktemp("s3"), **_keys()).start()
     yield server
     server.stop()
+
+
+def _keys() -> dict[str, str]:
+    return {
+        "access_key": CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        "secret_key": CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    }
 
 
 @pytest.fixture(autouse=True)

@@ -75,26 +75,18 @@ def _real_trainer_image(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(test_operator, "TRAINER_IMAGE", TRAINER_IMAGE)
 
 
-class NodeS3Server(S3Server):
-    """The S3 server on every address of the private namespace: pods reach it at the node
-    address, through the bridge."""
-
-    def __init__(self, node_ip: str) -> None:
-        self.node_ip = node_ip
-        super().__init__()
-        self.endpoint = f"http://{node_ip}:{self.port}"
-
-    def start(self) -> None:
-        from moto.server import ThreadedMotoServer
-
-        self._server = ThreadedMotoServer(ip_address="0.0.0.0", port=self.port, verbose=False)
-        self._server.start()
-
-
 @pytest.fixture(scope="module")
-def s3(control_plane: Cluster) -> Iterator[S3Server]:
+def s3(control_plane: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """The real S3 server on every address of the private namespace: pods reach it at the
+    node address, through the bridge (and the outage scenario stops and restarts it)."""
     assert control_plane.real_node is not None
-    server = NodeS3Server(control_plane.real_node.ip)
+    server = S3Server(
+        tmp_path_factory.mktemp("s3"),
+        bind="0.0.0.0",
+        host=control_plane.real_node.ip,
+        access_key=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        secret_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    ).start()
     yield server
     server.stop()
 

@@ -254,6 +254,7 @@ def job_defaults(settings: Settings) -> JobDefaults:
         image=settings.trainer_image,
         allowlist_extra=settings.allowlist_extra,
         s3_endpoint=settings.s3_endpoint,
+        s3_addressing_style=settings.s3_addressing_style,  # trainers address S3 alike
         storage_secret=settings.storage_secret,
         default_requests=(
             ("cpu", settings.trainer_cpu_request),

@@ -62,6 +62,7 @@ class JobDefaults:
     image: str
     allowlist_extra: tuple[str, ...] = ()
     s3_endpoint: str | None = None
+    s3_addressing_style: str | None = None  # the operator's, passed on to trainer pods
     storage_secret: str | None = None  # used when the run names none
     tmp_size_limit: str = "1Gi"
     image_pull_policy: str = "IfNotPresent"
@@ -147,6 +148,8 @@ def trainer_env(spec: LOOCVRunSpec, defaults: JobDefaults) -> list[dict[str, Any
     endpoint = spec.storage.endpoint or defaults.s3_endpoint
     if endpoint:
         env.append({"name": "LOOCV_S3_ENDPOINT", "value": endpoint})
+    if defaults.s3_addressing_style:
+        env.append({"name": "LOOCV_S3_ADDRESSING_STYLE", "value": defaults.s3_addressing_style})
     if spec.storage.region:
         env.append({"name": "AWS_REGION", "value": spec.storage.region})
     secret = spec.storage.secret_ref.name if spec.storage.secret_ref else defaults.storage_secret

@@ -63,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings)
     if settings.s3_endpoint:  # the engine's store and dataset readers look here
         os.environ.setdefault("LOOCV_S3_ENDPOINT", settings.s3_endpoint)
+    if settings.s3_addressing_style:  # and the style the s3 client uses (s3client.py)
+        os.environ["LOOCV_S3_ADDRESSING_STYLE"] = settings.s3_addressing_style
     telemetry = Telemetry()
     if settings.metrics_port:
         telemetry.serve(settings.metrics_port)

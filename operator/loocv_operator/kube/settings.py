@@ -26,6 +26,7 @@ class Settings:
     trainer_image: str = DEFAULT_IMAGE
     storage_uri: str | None = None  # for runs that name no spec.storage.uri
     s3_endpoint: str | None = None
+    s3_addressing_style: str | None = None  # path | virtual | auto (None: path)
     storage_secret: str | None = None  # Secret (in the run's namespace) for trainer pods
     status_interval: float = 10.0  # seconds between full reconciles and status patches
     poll_interval: float = 2.0  # seconds between Job checks while batches wait for a slot
@@ -83,6 +84,13 @@ def parser() -> argparse.ArgumentParser:
         "--storage-uri", help="default results store, s3://bucket/prefix/ (env LOOCV_STORAGE_URI)"
     )
     p.add_argument("--s3-endpoint", help="default S3 endpoint (env LOOCV_S3_ENDPOINT)")
+    p.add_argument(
+        "--s3-addressing-style",
+        choices=("path", "virtual", "auto"),
+        help="S3 addressing style of the operator and its trainer pods: path (bucket in the "
+        "URL path, the default), virtual (bucket in the host name) or auto "
+        "(env LOOCV_S3_ADDRESSING_STYLE)",
+    )
     p.add_argument(
         "--storage-secret",
         help="default Secret with the store's credentials for "
@@ -176,6 +184,7 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         trainer_image=text(args.trainer_image, "LOOCV_TRAINER_IMAGE") or defaults.trainer_image,
         storage_uri=text(args.storage_uri, "LOOCV_STORAGE_URI"),
         s3_endpoint=text(args.s3_endpoint, "LOOCV_S3_ENDPOINT"),
+        s3_addressing_style=text(args.s3_addressing_style, "LOOCV_S3_ADDRESSING_STYLE"),
         storage_secret=text(args.storage_secret, "LOOCV_STORAGE_SECRET"),
         status_interval=number(
             args.status_interval, "LOOCV_STATUS_INTERVAL", defaults.status_interval, float

@@ -32,6 +32,7 @@ def _versions() -> dict[str, str]:
 VERSIONS = _versions()
 K8S_VERSION = VERSIONS["K8S_VERSION"]
 ETCD_VERSION = VERSIONS["ETCD_VERSION"]
+VERSITYGW_VERSION = VERSIONS["VERSITYGW_VERSION"]
 
 
 def cache_root() -> Path:
@@ -73,6 +74,11 @@ class Binaries:
     def kube_proxy(self) -> Path:
         return self.bin_dir / "kube-proxy"
 
+    @property
+    def versitygw(self) -> Path:
+        """The S3 server (``s3server.py``), versioned in its name like etcd."""
+        return self.bin_dir / f"versitygw-{VERSITYGW_VERSION}"
+
     def all(self) -> list[Path]:
         return [
             self.etcd,
@@ -82,21 +88,23 @@ class Binaries:
             self.kubectl,
             self.kubelet,
             self.kube_proxy,
+            self.versitygw,
         ]
 
     def missing(self) -> list[Path]:
         return [p for p in self.all() if not os.access(p, os.X_OK)]
 
 
-def ensure_binaries(build: bool = True) -> Binaries:
+def ensure_binaries(build: bool = True, s3_only: bool = False) -> Binaries:
     """Return the cached binaries, running build.sh first if any is missing.
 
     The build's progress lines go straight to the real stderr so they are
     visible even while pytest captures output. Set LOOCV_E2E_NO_BUILD=1 to
-    fail instead of building.
+    fail instead of building. ``s3_only``: only the S3 server is needed (and built).
     """
     bins = Binaries(cache_root() / K8S_VERSION / "bin")
-    missing = bins.missing()
+    wanted = [bins.versitygw] if s3_only else bins.all()
+    missing = [p for p in wanted if not os.access(p, os.X_OK)]
     if not missing:
         return bins
     if not build or os.environ.get("LOOCV_E2E_NO_BUILD") == "1":
@@ -105,8 +113,9 @@ def ensure_binaries(build: bool = True) -> Binaries:
         )
     stream = sys.__stderr__ or sys.stderr
     print(
-        f"\n[e2e] building control-plane binaries {K8S_VERSION} / etcd {ETCD_VERSION} "
-        f"into {bins.bin_dir} (first run only; about 8 minutes on 2 cores)",
+        f"\n[e2e] building {', '.join(p.name for p in missing)} ({K8S_VERSION}, etcd "
+        f"{ETCD_VERSION}, versitygw {VERSITYGW_VERSION}) into {bins.bin_dir} (first run "
+        "only; about 10 minutes on 2 cores for everything, 2 for versitygw alone)",
         file=stream,
         flush=True,
     )
@@ -114,7 +123,11 @@ def ensure_binaries(build: bool = True) -> Binaries:
         ["bash", str(BUILD_SCRIPT)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        env={**os.environ, "LOOCV_E2E_CACHE": str(cache_root())},
+        env={
+            **os.environ,
+            "LOOCV_E2E_CACHE": str(cache_root()),
+            **({"LOOCV_E2E_BUILD_ONLY": "versitygw"} if s3_only else {}),
+        },
     )
     assert proc.stderr is not None
     for raw in proc.stderr:
@@ -122,7 +135,7 @@ def ensure_binaries(build: bool = True) -> Binaries:
         stream.flush()
     if proc.wait() != 0:
         raise RuntimeError(f"{BUILD_SCRIPT} failed with exit code {proc.returncode}")
-    still = bins.missing()
+    still = [p for p in wanted if not os.access(p, os.X_OK)]
     if still:
         raise RuntimeError(f"build finished but binaries are missing: {still}")
     return bins

@@ -3,6 +3,7 @@
 #   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, and the real node's
 #   kubelet and kube-proxy (k8s.io/kubernetes, one module, one version)
 #   etcd (go.etcd.io/etcd/server/v3)
+#   versitygw (github.com/versity/versitygw): the S3 server of the e2e tier and the cluster bench
 # into ${LOOCV_E2E_CACHE:-$HOME/.cache/loocv-operator/e2e}/<k8s-version>/bin/.
 #
 # Idempotent: a binary that is already in the cache is not rebuilt (a cache from before
@@ -13,6 +14,7 @@
 #   LOOCV_E2E_CACHE       cache root (default ~/.cache/loocv-operator/e2e)
 #   LOOCV_E2E_BUILD_JOBS  go build -p (default 2; the build runs under nice -n 10)
 #   LOOCV_E2E_FORCE=1     rebuild even if the binaries exist
+#   LOOCV_E2E_BUILD_ONLY=versitygw  build only the S3 server (make images-test needs nothing else)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -69,9 +71,12 @@ run_build() {  # run_build <label> <go build args...>
 
 total_start=$(date +%s)
 
+only="${LOOCV_E2E_BUILD_ONLY:-}"
 missing=()
 for b in "${k8s_bins[@]}"; do need_build "$b" && missing+=("$b"); done
-if (( ${#missing[@]} )); then
+if [[ -n "$only" ]]; then
+    log "LOOCV_E2E_BUILD_ONLY=$only: only that is built"
+elif (( ${#missing[@]} )); then
     (
         cd "$here/kubernetes"
         log "resolving modules for k8s.io/kubernetes $K8S_VERSION"
@@ -97,7 +102,9 @@ else
     log "kubernetes $K8S_VERSION binaries cached in $bin_dir"
 fi
 
-if need_build "$etcd_bin"; then
+if [[ -n "$only" ]]; then
+    :
+elif need_build "$etcd_bin"; then
     (
         cd "$here/etcd"
         log "resolving modules for etcd $ETCD_VERSION"
@@ -112,7 +119,25 @@ if need_build "$etcd_bin"; then
 else
     log "etcd $ETCD_VERSION cached in $bin_dir"
 fi
-ln -sfn "$etcd_bin" "$bin_dir/etcd"
+[[ -x "$bin_dir/$etcd_bin" ]] && ln -sfn "$etcd_bin" "$bin_dir/etcd"
+
+# versitygw, the real S3 server (its own version in its name, like etcd): ~2 min cold.
+vgw_bin="versitygw-$VERSITYGW_VERSION"
+if need_build "$vgw_bin"; then
+    (
+        cd "$here/versitygw"
+        log "resolving modules for versitygw $VERSITYGW_VERSION"
+        go mod download github.com/versity/versitygw
+        out="$(mktemp -d "$bin_dir/.vgw.XXXXXX")"
+        run_build "versitygw $VERSITYGW_VERSION" \
+            -trimpath -ldflags "-s -w -X main.Version=$VERSITYGW_VERSION" \
+            -o "$out/versitygw" github.com/versity/versitygw/cmd/versitygw
+        mv -f "$out/versitygw" "$bin_dir/$vgw_bin"
+        rmdir "$out"
+    )
+else
+    log "versitygw $VERSITYGW_VERSION cached in $bin_dir"
+fi
 
 log "done in $(( $(date +%s) - total_start ))s: $bin_dir"
 echo "$bin_dir"

@@ -364,3 +364,11 @@ def test_default_resources_fill_only_what_the_manifest_leaves_out(run: RunLocati
     }
     unset = JobDefaults(image="img", default_requests=(("cpu", ""),))
     assert "resources" not in container(job(run, unset))
+
+
+def test_the_operators_addressing_style_reaches_the_trainers(run: RunLocation) -> None:
+    """A virtual-host-only store (the operator's LOOCV_S3_ADDRESSING_STYLE) must be addressed
+    the same way by every trainer pod; without the setting, pods keep the default (path)."""
+    styled = JobDefaults(image="img", s3_addressing_style="virtual")
+    assert env(job(run, styled))["LOOCV_S3_ADDRESSING_STYLE"] == "virtual"
+    assert "LOOCV_S3_ADDRESSING_STYLE" not in env(job(run, JobDefaults(image="img")))
