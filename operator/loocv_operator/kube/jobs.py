@@ -187,9 +187,17 @@ def pod_failure_policy() -> dict[str, Any]:
     }
 
 
-def _resources(spec: LOOCVRunSpec, defaults: JobDefaults) -> dict[str, Any]:
+# What the planner and report pods keep of the run's resources: they load the data, so they
+# need its CPU and memory, but never hold a GPU (or any device) the trainers are waiting for.
+STEP_RESOURCES = frozenset({"cpu", "memory", "ephemeral-storage"})
+
+
+def _resources(spec: LOOCVRunSpec, defaults: JobDefaults, step: str) -> dict[str, Any]:
     requests = dict(spec.execution.resources.requests or {})
     limits = dict(spec.execution.resources.limits or {})
+    if step != STEP_TRAIN:
+        requests = {k: v for k, v in requests.items() if k in STEP_RESOURCES}
+        limits = {k: v for k, v in limits.items() if k in STEP_RESOURCES}
     named = set(requests) | set(limits)
     requests.update((k, v) for k, v in defaults.default_requests if k not in named and v)
     limits.update((k, v) for k, v in defaults.default_limits if k not in named and v)
@@ -288,7 +296,7 @@ def _job(
         "volumeMounts": [{"name": TMP_VOLUME, "mountPath": "/tmp"}],
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
-    resources = _resources(spec, defaults)
+    resources = _resources(spec, defaults, labels.get(LABEL_STEP, STEP_TRAIN))
     if resources:
         container["resources"] = resources
     pod_spec: dict[str, Any] = {

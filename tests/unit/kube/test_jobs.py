@@ -7,9 +7,12 @@ from typing import Any
 import pytest
 
 from loocv_operator.kube.jobs import (
+    STEP_PLAN,
+    STEP_REPORT,
     JobDefaults,
     JobOrder,
     build_job,
+    build_step_job,
     fold_ranges,
     job_name,
     selector,
@@ -372,3 +375,23 @@ def test_the_operators_addressing_style_reaches_the_trainers(run: RunLocation) -
     styled = JobDefaults(image="img", s3_addressing_style="virtual")
     assert env(job(run, styled))["LOOCV_S3_ADDRESSING_STYLE"] == "virtual"
     assert "LOOCV_S3_ADDRESSING_STYLE" not in env(job(run, JobDefaults(image="img")))
+
+
+@pytest.mark.parametrize("step", [STEP_PLAN, STEP_REPORT])
+def test_planner_and_report_pods_never_hold_the_trainers_gpus(
+    run: RunLocation, defaults: JobDefaults, step: str
+) -> None:
+    """A run asking for more GPUs than the cluster has must show its trainers Unschedulable,
+    not a planner stuck Pending; and a report pod must not keep a GPU from a retry."""
+    resources = {
+        "requests": {"cpu": "2", "memory": "3Gi", "nvidia.com/gpu": 1},
+        "limits": {"memory": "4Gi", "nvidia.com/gpu": 1},
+    }
+    spec = spec_of(execution={"resources": resources})
+    body = build_step_job(run, spec, step, "s3://b/x.json", defaults)
+    assert container(body)["resources"] == {
+        "requests": {"cpu": "2", "memory": "3Gi"},
+        "limits": {"memory": "4Gi"},
+    }
+    trainer = job(run, defaults, execution={"resources": resources})
+    assert container(trainer)["resources"]["limits"]["nvidia.com/gpu"] == 1
