@@ -22,7 +22,7 @@ from .events import build_event
 from .finale import failed_status
 from .jobs import JobDefaults, JobOrder, build_job, build_step_job
 from .kubeapi import KubeGateway
-from .observe import ObservedPod
+from .observe import ObservedJob, ObservedPod
 from .oom import pod_failure_events
 from .reconcile import Decision, GiveUp
 from .runstate import TrackedRun
@@ -90,10 +90,18 @@ class Acts:
             )
 
     def create_step(self, run: TrackedRun, spec: LOOCVRunSpec, step: str, uri: str) -> None:
-        """The planner or the report Job (409: it exists, fine)."""
-        body = build_step_job(run.ref, spec, step, uri, self.defaults)
+        """The planner or the report Job (409: it exists, fine); suspended with its run."""
+        body = build_step_job(run.ref, spec, step, uri, self.defaults, suspend=run.suspend)
         if self.kube.create_job(run.ref.namespace, body):
             self.telemetry.jobs_created.labels(run.ref.namespace).inc()
+
+    def hold_step(self, run: TrackedRun, job: ObservedJob) -> None:
+        """spec.suspend holds the planner and report pods too: a suspended run runs no pod.
+        Both steps are idempotent, so a step stopped midway simply runs again on resume.
+        (With a Kueue queue, Kueue owns the Jobs' suspend.)"""
+        if job.finished or job.suspended == run.suspend or run.spec.execution.queue_name:
+            return
+        self.kube.set_job_suspend(run.ref.namespace, job.name, run.suspend)
 
     def give_up(self, run: TrackedRun, plan: Plan, give_up: GiveUp) -> None:
         """Record every fold of the batch that has no result as not run, in the store: one

@@ -240,7 +240,12 @@ def build_job(
 
 
 def build_step_job(
-    run: RunLocation, spec: LOOCVRunSpec, step: str, uri: str, defaults: JobDefaults
+    run: RunLocation,
+    spec: LOOCVRunSpec,
+    step: str,
+    uri: str,
+    defaults: JobDefaults,
+    suspend: bool = False,
 ) -> dict[str, Any]:
     """The planner Job (``step`` plan, ``uri`` the run's spec.json) or the report Job
     (``step`` report, ``uri`` its plan.json): same pod as a trainer's, its own command."""
@@ -254,7 +259,7 @@ def build_step_job(
         command=command,
         args=[flag, uri],
         annotations={},
-        suspend=False,
+        suspend=suspend,
     )
 
 

@@ -312,6 +312,7 @@ class RunService:
                 run, run.spec, STEP_PLAN, run.store.uri(ref.artifact(SPEC_OBJECT))
             )
             return
+        self.acts.hold_step(run, job)
         if job.finished == FINISHED_FAILED:
             planner_pods = [p for p in pods if p.step == STEP_PLAN]
             if job.failure == FAILURE_INVALID_INPUT:
@@ -358,6 +359,8 @@ class RunService:
                 self.acts.create_step(
                     run, plan.spec, STEP_REPORT, run.store.uri(plan.location.plan)
                 )
+            elif not job.finished:
+                self.acts.hold_step(run, job)
             elif job.finished == FINISHED_FAILED:
                 said = next(
                     (p.terminated[2] for p in pods if p.step == STEP_REPORT and p.terminated), ""

@@ -380,6 +380,24 @@ def test_suspend_and_resume_act_at_once(kube: FakeKube, root: Path, clock: Clock
     assert len(kube.created) == created + 1  # the window grew to 3
 
 
+def test_a_run_suspended_while_planning_suspends_its_planner_then_resumes_it(
+    kube: FakeKube, root: Path, clock: Clock
+) -> None:
+    """spec.suspend stops every pod of the run, the planner's too (kubectl apply of a
+    suspended run, or a suspend right after apply), and resuming runs it on."""
+    service = make_service(kube, root, clock)
+    service.admit(body())
+    (planner,) = kube.steps
+    assert planner.endswith("-plan") and not kube.created
+    service.spec_changed(body(body()["spec"] | {"suspend": True}, generation=2))
+    assert kube.suspends == [(planner, True)]
+    service.spec_changed(body(body()["spec"] | {"suspend": False}, generation=3))
+    assert kube.suspends[-1] == (planner, False)
+    run_pod(kube, planner)
+    service.reconcile(UID)
+    assert any(n.endswith("-b0-r0") for n in kube.created)  # on to the trainers
+
+
 def test_a_finished_run_is_restamped_with_the_new_generation(
     kube: FakeKube, root: Path, clock: Clock
 ) -> None:
