@@ -354,6 +354,8 @@ class RunService:
         """Every fold has a result: the report Job writes report.json; then the run ends."""
         run.waiting = True
         report = read_report(run.store, plan)
+        if report is not None and job is not None and not job.finished:
+            report = None  # its pod still logs to MLflow: the run ends when the Job does
         if report is None:
             if job is None:
                 self.acts.create_step(

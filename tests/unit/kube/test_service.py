@@ -668,3 +668,26 @@ def test_the_operator_writes_the_spec_for_the_planner_and_reads_no_data(
     assert planner["spec"]["podFailurePolicy"]["rules"][1]["action"] == "FailJob"
     assert not (root / "ns/iris/uid-1/plan.json").exists()  # the planner writes it
     assert kube.status["phase"] == "Pending" and kube.created == []
+
+
+def test_the_run_ends_when_its_report_job_does_not_when_report_json_appears(
+    kube: FakeKube, root: Path, clock: Clock
+) -> None:
+    """report.json is written before the report pod logs the run to MLflow: a run marked
+    Complete at the sight of report.json would be reported done while its tracking is not."""
+    service = make_service(kube, root, clock)
+    admit(service, kube, auto_body("sklearn.naive_bayes.GaussianNB"))
+    train(root, kube, kube.created[0])
+    clock.now += 10
+    service.reconcile(UID)
+    (name,) = [n for n in pending(kube) if n.endswith("-report")]
+    container = kube.jobs[name]["spec"]["template"]["spec"]["containers"][0]
+    with contextlib.redirect_stderr(io.StringIO()):
+        assert loocv([*container["command"][1:], *container["args"]]) == 0  # pod still up
+    clock.now += 10
+    service.reconcile(UID)
+    assert "Complete" not in kube.conditions()
+    kube.finish(name)
+    clock.now += 10
+    service.reconcile(UID)
+    assert kube.conditions()["Complete"]["status"] == "True"
