@@ -10,7 +10,7 @@ folds the operator recorded as not run.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,8 +48,11 @@ def progress_of(
     pods: Sequence[ObservedPod],
     decision: Decision,
     suspended: bool = False,
+    preempted_seen: Set[str] = frozenset(),
 ) -> Progress:
-    """The run's progress after ``decision`` is acted on (its new Jobs count as active)."""
+    """The run's progress after ``decision`` is acted on (its new Jobs count as active).
+    ``preempted_seen``: the preempted pods seen before — a real kubelet deletes a preempted
+    pod soon after, and a preemption that happened does not un-happen."""
     done = done_batches(plan, tally)
     given_up = given_up_batches(plan, tally)
     latest = latest_attempts(jobs)
@@ -70,7 +73,7 @@ def progress_of(
         ),
         missing=plan.n_folds - tally.computed if finished else 0,
     )
-    disrupted_pods = {p.name for p in pods if p.disrupted}
+    disrupted_pods = {p.name for p in pods if p.disrupted} | set(preempted_seen)
     job_counts = JobCounts(
         total=len(jobs) + len(decision.create),
         batches=len(plan.batches),

@@ -256,11 +256,14 @@ class RunService:
             plan = run.plan
         decision = self._decide(run, plan, results.tally, trainers, pods)
         self.acts.apply(run, plan, decision)
-        progress = progress_of(plan, results.tally, trainers, pods, decision, run.suspend)
+        if full:  # preemptions counted, failures told, before the progress that shows them
+            self.acts.pods(run, plan.spec, pods)
+        progress = progress_of(
+            plan, results.tally, trainers, pods, decision, run.suspend, run.told.preempted_pods
+        )
         run.waiting = progress.batches_waiting
         if not full:
             return
-        self.acts.pods(run, plan.spec, pods)
         if progress.done:
             self._finishing(run, plan, progress, _step(jobs, STEP_REPORT), pods)
         else:

@@ -85,3 +85,11 @@ def test_a_batch_without_a_job_waits_and_a_run_with_every_fold_is_done() -> None
     assert progress.done and not progress.batches_waiting
     create = Decision(create=(JobOrder(1),), active=1)
     assert not progress_of(p, tally_of(2, []), [], [], create, suspended=True).batches_waiting
+
+
+def test_a_preempted_pod_still_counts_once_the_kubelet_has_deleted_it() -> None:
+    """A real kubelet removes a preempted pod soon after: the count must not drop back."""
+    p = plan([[0], [1]])
+    seen = {"run-b0-r0-abcde"}
+    progress = progress_of(p, tally_of(2, []), [], [], Decision(), preempted_seen=seen)
+    assert progress.jobs.preempted == 1
