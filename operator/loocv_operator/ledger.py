@@ -15,12 +15,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
+from typing import TypeVar
 
 from .results import FoldResult
 from .segments import Segment, decode, segments_prefix
 from .store import RunLocation, Store
 
 log = logging.getLogger("loocv.ledger")
+T = TypeVar("T")
 
 
 class ResultsLedger:
@@ -66,14 +68,22 @@ class ResultsLedger:
         return [changed[i] for i in sorted(changed)]
 
     def _read(self, key: str) -> Segment | None:
-        try:
-            return decode(key, self.store.get(key))
-        except KeyError:
-            return None  # deleted between listing and reading
-        except (ValueError, TypeError) as exc:
-            self.unreadable.append(key)
-            log.warning("unreadable segment %s (its folds count as missing): %s", key, exc)
-            return None
+        return read_or_skip(self.store, key, decode, self.unreadable)
+
+
+def read_or_skip(
+    store: Store, key: str, decoder: Callable[[str, bytes], T], unreadable: list[str]
+) -> T | None:
+    """One stored segment decoded (whole or its header), or None: deleted between listing and
+    reading, or unreadable — then named in ``unreadable`` and its folds count as missing."""
+    try:
+        return decoder(key, store.get(key))
+    except KeyError:
+        return None
+    except (ValueError, TypeError) as exc:
+        unreadable.append(key)
+        log.warning("unreadable segment %s (its folds count as missing): %s", key, exc)
+        return None
 
 
 def load_results(store: Store, location: RunLocation) -> list[FoldResult]:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from .columns import SummaryFrame
 from .finish import first_missing, run_summary
+from .ledger import read_or_skip
 from .partial import PartialSummary, from_json, merge, summarize_folds
 from .segments import SegmentHeader, decode, decode_header, segments_prefix
 from .store import RunLocation, Store
@@ -102,14 +103,7 @@ class SummaryLedger:
         return self._merged
 
     def _read_header(self, key: str) -> SegmentHeader | None:
-        try:
-            return decode_header(key, self.store.get(key))
-        except KeyError:
-            return None  # deleted between listing and reading
-        except (ValueError, TypeError) as exc:
-            self.unreadable.append(key)
-            log.warning("unreadable segment %s (its folds count as missing): %s", key, exc)
-            return None
+        return read_or_skip(self.store, key, decode_header, self.unreadable)
 
     def _partial(self, header: SegmentHeader, winning: frozenset[int]) -> PartialSummary | None:
         if not winning:
