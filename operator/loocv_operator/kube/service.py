@@ -40,6 +40,7 @@ from ..results import NOT_RUN_PATH, FoldError, FoldResult, SampleResult, to_pyth
 from ..segments import OPERATOR_ATTEMPT, SegmentWriter
 from ..spec import LOOCVRunSpec, ManifestError, parse_spec
 from ..store import RunLocation, Store, retry_notices
+from . import admission as kueue
 from .events import build_event
 from .jobs import (
     FINISHED_FAILED,
@@ -484,13 +485,18 @@ class RunService:
             self._size_after_probe(state, jobs)
         done = self._done_batches(state)
         spec = state.plan.spec
+        # KUEUE HOOK 1 (kube/admission.py): a queued run reads Kueue's Workloads; the Job
+        # window stays at one Job until Kueue shows the queue exists.
+        admission = kueue.read_admission(
+            spec.execution.queue_name, jobs, lambda: self.kube.list_workloads(ref.namespace)
+        )
         alike = None if state.halted else failing_alike(state.results, state.plan.n_folds)
         decision = decide(
             len(state.plan.batches),
             done,
             jobs,
             Limits(
-                max_concurrent_jobs=state.max_concurrent_jobs,
+                max_concurrent_jobs=kueue.job_window(state.max_concurrent_jobs, admission),
                 max_resubmits=self.settings.max_resubmits,
                 max_preemption_resubmits=self.settings.max_preemption_resubmits,
             ),
@@ -515,6 +521,12 @@ class RunService:
         if not full:
             return
         self._count_preemptions(state, pods)
+        # KUEUE HOOK 2: each Kueue preemption is told once in an Event and counted with the
+        # preempted pods (its key joins state.preempted_pods); never a failure or a retry.
+        for preemption in kueue.new_preemptions(admission, state.preempted_pods):
+            self.telemetry.job_preemptions.labels(ref.namespace).inc()
+            message = kueue.preemption_message(ref.namespace, preemption)
+            self._event(ref, "Normal", "PreemptedByKueue", message)
         pod_failure_events(
             pods,
             state.failed_pods,
@@ -524,7 +536,7 @@ class RunService:
         if len(state.results) >= state.plan.n_folds:
             self._finish(state, jobs, decision)
         else:
-            self._progress(state, jobs, pods, decision)
+            self._progress(state, jobs, pods, decision, admission)
 
     def _collect(self, state: RunState) -> None:
         """Read the segments that appeared since the last pass (each once, with parallel
@@ -761,6 +773,7 @@ class RunService:
         jobs: list[ObservedJob],
         pods: list[ObservedPod],
         decision: Decision,
+        admission: kueue.Admission | None = None,
     ) -> None:
         folds, job_counts = self._counts(state, jobs, decision)
         waiting = next((p.waiting for p in pods if p.waiting), None)
@@ -776,6 +789,7 @@ class RunService:
             unschedulable=unschedulable,
             batching=state.plan.batching.to_json(),
         )
+        view = kueue.with_admission(view, admission, state.ref.namespace)  # KUEUE HOOK 3
         new = build_status(state.status, view, self.now())
         self._phases[state.ref.uid] = phase_of(view)
         if new == state.status:
