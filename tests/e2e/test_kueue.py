@@ -210,6 +210,13 @@ def _high_priority_job(name: str, seconds: int, cpu: str = "1") -> dict[str, Any
     return body
 
 
+def _stored_batches(s3: S3Server, results_uri: str) -> set[int]:
+    """The batches with at least one segment in the store (keys <batch>-<attempt>-…)."""
+    bucket_name, _, prefix = results_uri.removeprefix("s3://").partition("/")
+    listed = s3.client().list_objects_v2(Bucket=bucket_name, Prefix=f"{prefix}segments/")
+    return {int(o["Key"].rsplit("/", 1)[1].split("-")[0]) for o in listed.get("Contents", [])}
+
+
 def _preempted_workloads(cluster: Cluster, namespace: str) -> list[dict[str, Any]]:
     return [
         w
@@ -236,7 +243,12 @@ def test_a_higher_priority_workload_preempts_a_batch_which_resumes_later(
         return len(running) == CPU_QUOTA
 
     control_plane.wait_for(two_running, 180, what="two admitted trainer pods running")
-    time.sleep(4)  # past the trainers' first checkpoints (~2 s of folds each)
+
+    def both_stored_some() -> bool:  # past both trainers' first checkpoints
+        uri = get_run(control_plane, namespace, "preempted").get("status", {}).get("resultsUri")
+        return uri is not None and len(_stored_batches(s3, uri)) >= CPU_QUOTA
+
+    control_plane.wait_for(both_stored_some, 180, what="a segment from each running batch")
     batch.create_namespaced_job(namespace, _high_priority_job("urgent", 6, cpu="1"))
     control_plane.wait_for(
         lambda: bool(_preempted_workloads(control_plane, namespace)), 90, what="a preemption"
