@@ -33,7 +33,7 @@ from cluster.kueue import (
     workloads,
 )
 from kubernetes import client as k8s
-from test_operator import (  # noqa: F401  (fixtures, used by name)
+from test_operator import (
     Operator,
     S3Server,
     apply,
@@ -41,9 +41,7 @@ from test_operator import (  # noqa: F401  (fixtures, used by name)
     get_run,
     jobs_of,
     manifest,
-    operator,
     pods_of,
-    s3,
     stored_results,
     wait_condition,
 )
@@ -51,6 +49,8 @@ from test_operator import (  # noqa: F401  (fixtures, used by name)
 from loocv_operator.kube.jobs import CONTAINER, LABEL_QUEUE, pod_failure_policy
 
 bucket = test_operator.bucket
+operator = test_operator.operator
+s3 = test_operator.s3
 crd = test_operator.crd
 store_credentials = test_operator.store_credentials
 
@@ -188,8 +188,9 @@ def test_kueue_admits_only_what_the_quota_allows_and_the_run_completes(
         sampler.stop()
     waiting = seen["run"]["status"]["jobs"]["awaitingAdmission"]
     assert 1 <= waiting <= 3, seen["run"]["status"]["jobs"]
-    assert f"{waiting} Jobs await admission by Kueue (LocalQueue '{QUEUE}')" in (
-        seen["condition"]["message"]
+    assert (
+        f"{waiting} Jobs await admission by Kueue (LocalQueue '{QUEUE}')"
+        in (seen["condition"]["message"])
     )
     assert "Unschedulable" not in str(seen["run"]["status"]["conditions"])
     assert sampler.samples > 20 and sampler.most == CPU_QUOTA  # the quota, never more
@@ -316,9 +317,7 @@ def test_a_missing_queue_is_named_and_jobs_do_not_pile_up(
     assert "'no-such-queue'" in found["message"] and "doesn't exist" in found["message"]
     assert run["status"]["phase"] == "Pending"
     assert len(jobs_of(control_plane, namespace)) == 1
-    apply_objects(
-        control_plane.control_plane, [local_queue("no-such-queue", namespace, namespace)]
-    )
+    apply_objects(control_plane.control_plane, [local_queue("no-such-queue", namespace, namespace)])
     run = wait_condition(control_plane, namespace, "lost", "Complete", timeout=300)
     assert run["status"]["folds"]["succeeded"] == 150
 
@@ -390,7 +389,9 @@ def _running_pod(cluster: Cluster, namespace: str, job: str) -> str:
 def _gap_after_failure(cluster: Cluster, namespace: str, name: str) -> float:
     """A real failure (exit 1, backoffLimit 1): the pod's end to its replacement's creation."""
     batch = k8s.BatchV1Api(cluster.api_client)
-    batch.create_namespaced_job(namespace, _trainer_job(name, ["sh", "-c", "sleep 1; exit 1"], 1, 1))
+    batch.create_namespaced_job(
+        namespace, _trainer_job(name, ["sh", "-c", "sleep 1; exit 1"], 1, 1)
+    )
 
     def replaced() -> bool:
         times = _pod_times(cluster, namespace, name)

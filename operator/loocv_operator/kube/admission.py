@@ -60,9 +60,7 @@ class ObservedWorkload:
 
 
 def _conditions(raw: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    return {
-        str(c.get("type")): c for c in (raw.get("status") or {}).get("conditions") or []
-    }
+    return {str(c.get("type")): c for c in (raw.get("status") or {}).get("conditions") or []}
 
 
 def observe_workload(raw: Mapping[str, Any]) -> ObservedWorkload | None:
@@ -215,10 +213,7 @@ def preemption_message(namespace: str, preemption: Preemption) -> str:
 
 def waiting_message(admission: Admission, awaiting: int) -> str:
     """For the Progressing condition: how many Jobs wait, where, and Kueue's word on why."""
-    text = (
-        f"{awaiting} Jobs await admission by Kueue "
-        f"(LocalQueue {admission.queue!r})"
-    )
+    text = f"{awaiting} Jobs await admission by Kueue (LocalQueue {admission.queue!r})"
     return f"{text}: {admission.message}" if admission.message else text
 
 

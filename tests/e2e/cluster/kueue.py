@@ -191,7 +191,9 @@ def start_kueue(cp: ControlPlane, timeout: float = 120.0) -> Kueue:
     workdir = cp.workdir / "kueue"
     cert_dir = workdir / "webhook-certs"
     cert_dir.mkdir(parents=True, exist_ok=True)
-    serving = issue_certificate(cp.pki, "kueue-serving", "kueue-webhook", server=True, ips=("127.0.0.1",))
+    serving = issue_certificate(
+        cp.pki, "kueue-serving", "kueue-webhook", server=True, ips=("127.0.0.1",)
+    )
     shutil.copy(serving.cert, cert_dir / "tls.crt")
     shutil.copy(serving.key, cert_dir / "tls.key")
     etc = _etc_overlay(workdir, serving.cert, serving.key)
@@ -249,7 +251,9 @@ def start_kueue(cp: ControlPlane, timeout: float = 120.0) -> Kueue:
 
     try:
         wait_until(ready, timeout, interval=0.5, what="kueue ready")
-        manifests = list(yaml.safe_load_all((components / "webhook" / "manifests.yaml").read_text()))
+        manifests = list(
+            yaml.safe_load_all((components / "webhook" / "manifests.yaml").read_text())
+        )
         ca_bundle = base64.b64encode(cp.pki.ca.cert.read_bytes()).decode()
         hooks = webhook_configurations([m for m in manifests if m], ports["webhook"], ca_bundle)
         _apply(cp, hooks)
@@ -263,7 +267,11 @@ def start_kueue(cp: ControlPlane, timeout: float = 120.0) -> Kueue:
 
 
 def resource_flavor(name: str) -> dict[str, Any]:
-    return {"apiVersion": f"{GROUP}/{API_VERSION}", "kind": "ResourceFlavor", "metadata": {"name": name}}
+    return {
+        "apiVersion": f"{GROUP}/{API_VERSION}",
+        "kind": "ResourceFlavor",
+        "metadata": {"name": name},
+    }
 
 
 def cluster_queue(name: str, flavor: str, quota: Mapping[str, str]) -> dict[str, Any]:
@@ -282,9 +290,7 @@ def cluster_queue(name: str, flavor: str, quota: Mapping[str, str]) -> dict[str,
                     "flavors": [
                         {
                             "name": flavor,
-                            "resources": [
-                                {"name": r, "nominalQuota": q} for r, q in quota.items()
-                            ],
+                            "resources": [{"name": r, "nominalQuota": q} for r, q in quota.items()],
                         }
                     ],
                 }

@@ -35,7 +35,9 @@ class KueueKube(FakeKube):
                     for t, s, r in conditions
                 ],
                 "schedulingStats": {
-                    "evictions": [{"reason": "Preempted", "underlyingCause": "", "count": preempted}]
+                    "evictions": [
+                        {"reason": "Preempted", "underlyingCause": "", "count": preempted}
+                    ]
                 },
             },
         }
