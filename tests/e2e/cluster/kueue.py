@@ -178,7 +178,7 @@ def _etc_overlay(workdir: Path, cert: Path, key: Path) -> Path:
     certs.mkdir(parents=True, exist_ok=True)
     shutil.copy(cert, certs / "tls.crt")
     shutil.copy(key, certs / "tls.key")
-    for name in ("hosts", "nsswitch.conf", "resolv.conf", "passwd", "group"):
+    for name in ("hosts", "nsswitch.conf", "resolv.conf"):
         with contextlib.suppress(OSError):
             shutil.copy(Path("/etc") / name, etc / name)
     return etc
