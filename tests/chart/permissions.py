@@ -59,9 +59,16 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission("batch", "jobs", "patch", "kubeapi", "spec.suspend on suspend/resume"),
     Permission("", "pods", "list", "kubeapi", "a run's pods: preemptions, unschedulable pods"),
     Permission("", "events", "create", "kubeapi", "Events on runs (and kopf's warnings)"),
+    Permission(
+        "kueue.x-k8s.io",
+        "workloads",
+        "list",
+        "kubeapi",
+        "a queued run's Kueue Workloads: awaiting admission, missing queue, preemptions",
+    ),
 )
 
-_API_GROUPS = {"batch": "batch", "core": "", "custom": GROUP}
+_API_GROUPS = {"batch": "batch", "core": "", "custom": GROUP, "kueue": "kueue.x-k8s.io"}
 _VERBS = {
     "list": "list",
     "create": "create",
@@ -78,6 +85,8 @@ _CALL = re.compile(
 def _resource(api: str, noun: str) -> str:
     if api == "custom":
         return {"custom_object": PLURAL, "custom_object_status": f"{PLURAL}/status"}[noun]
+    if api == "kueue":  # the one Kueue object the operator reads
+        return {"custom_object": "workloads"}[noun]
     return noun + "s"  # job -> jobs, pod -> pods, event -> events
 
 

@@ -73,6 +73,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             ensure_binaries(s3_only=True)
         except Exception as exc:
             pytest.exit(f"[e2e] could not build the S3 server: {exc}", returncode=3)
+    if any("kueue" in getattr(item, "fixturenames", ()) for item in session.items):
+        from cluster.kueue import kueue_binary  # test_kueue.py: ~6 min cold, once per machine
+
+        try:
+            kueue_binary()
+        except Exception as exc:
+            pytest.exit(f"[e2e] could not build kueue: {exc}", returncode=3)
     if any("helm_binary" in getattr(item, "fixturenames", ()) for item in session.items):
         try:
             _HELM["bin"] = ensure_helm()

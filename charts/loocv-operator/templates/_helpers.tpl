@@ -88,4 +88,10 @@ Namespaces (kopf's scanning is disabled), kopf peering objects (the operator is 
   resources: ["events"]
   # create: Events on a run (Planned, Completed, GateFailed, ...) and kopf's warnings.
   verbs: ["create"]
+- apiGroups: ["kueue.x-k8s.io"]
+  resources: ["workloads"]
+  # list: for runs with spec.execution.queueName, Kueue's Workloads in the run's namespace,
+  #       to report Jobs awaiting admission, a missing LocalQueue and Kueue's preemptions.
+  #       Harmless where Kueue is not installed (the operator then says so in the status).
+  verbs: ["list"]
 {{- end }}

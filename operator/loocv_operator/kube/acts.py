@@ -18,6 +18,7 @@ from ..results import NOT_RUN_PATH, FoldError, FoldResult, SampleResult
 from ..segments import OPERATOR_ATTEMPT, SegmentWriter
 from ..spec import LOOCVRunSpec
 from ..store import RunLocation
+from . import kueue
 from .events import build_event
 from .finale import failed_status
 from .jobs import JobDefaults, JobOrder, build_job, build_step_job
@@ -155,13 +156,24 @@ class Acts:
             if result.error is not None:
                 self.telemetry.folds_failed.labels(ns).inc()
 
-    def pods(self, run: TrackedRun, spec: LOOCVRunSpec, pods: Sequence[ObservedPod]) -> None:
+    def pods(
+        self,
+        run: TrackedRun,
+        spec: LOOCVRunSpec,
+        pods: Sequence[ObservedPod],
+        admission: kueue.Admission | None = None,
+    ) -> None:
         """Every pod of the run, once per full pass: preemptions counted, failures told (a
-        planner's or a report's as well: an OOM kill there is the same story)."""
+        planner's or a report's as well: an OOM kill there is the same story). Kueue's
+        preemptions (its pods end without DisruptionTarget) are told once, in an Event."""
         for pod in pods:
             if pod.disrupted and pod.name not in run.told.preempted_pods:
                 run.told.preempted_pods.add(pod.name)
                 self.telemetry.job_preemptions.labels(run.ref.namespace).inc()
+        for preemption in kueue.new_preemptions(admission, run.told.preempted_pods):
+            self.telemetry.job_preemptions.labels(run.ref.namespace).inc()
+            message = kueue.preemption_message(run.ref.namespace, preemption)
+            self.event(run.ref, "Normal", "PreemptedByKueue", message)
         pod_failure_events(
             pods,
             run.told.failed_pods,

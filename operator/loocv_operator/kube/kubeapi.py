@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from kubernetes import client as k8s
 
+from . import kueue
 from .crd import GROUP, PLURAL, VERSION
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -31,6 +32,7 @@ class KubeGateway(Protocol):
     def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]: ...
     def patch_run_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None: ...
     def post_event(self, namespace: str, body: Mapping[str, Any]) -> None: ...
+    def list_workloads(self, namespace: str) -> list[dict[str, Any]] | None: ...
 
 
 class KubeApi:
@@ -40,6 +42,7 @@ class KubeApi:
         self.batch = k8s.BatchV1Api(api_client)
         self.core = k8s.CoreV1Api(api_client)
         self.custom = k8s.CustomObjectsApi(api_client)
+        self.kueue = k8s.CustomObjectsApi(api_client)  # Kueue's Workloads (queued runs only)
 
     @staticmethod
     def _json(response: Any) -> dict[str, Any]:
@@ -106,3 +109,21 @@ class KubeApi:
         self.core.create_namespaced_event(
             namespace, dict(body), _request_timeout=TIMEOUT, _preload_content=False
         )
+
+    def list_workloads(self, namespace: str) -> list[dict[str, Any]] | None:
+        """Kueue's Workloads in the namespace (a queued run's Jobs each have one); None if
+        the cluster has no Workload API (Kueue is not installed)."""
+        try:
+            response = self.kueue.list_namespaced_custom_object(
+                kueue.GROUP,
+                kueue.VERSION,
+                namespace,
+                kueue.WORKLOADS,
+                _preload_content=False,
+                _request_timeout=TIMEOUT,
+            )
+        except k8s.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return list(self._json(response).get("items") or [])

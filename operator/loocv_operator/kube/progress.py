@@ -4,8 +4,8 @@ folds — and never read back from the status it last wrote: a pure view.
 Counts (folds done, failed, running; Jobs active, retried, preempted, given up), what waits
 (batches without a Job slot, pods that cannot start or be scheduled) and whether the run is
 done. Resubmissions and preemptions come from the counters the newest attempt of each batch
-carries in its annotations (they survive an operator restart); given-up batches from the
-folds the operator recorded as not run.
+carries in its annotations (they survive an operator restart), Kueue's preemptions from
+its Workloads (kueue.py); given-up batches from the folds the operator recorded as not run.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 from ..plan import Plan
 from .finale import Report
+from .kueue import Admission, with_admission
 from .observe import FINISHED_FAILED, FINISHED_SUCCEEDED, ObservedJob, ObservedPod
 from .reconcile import Decision, latest_attempts
 from .runstate import TrackedRun
@@ -31,6 +32,7 @@ class Progress:
     unschedulable: str | None  # the scheduler's word on a pod no node can take
     batches_waiting: bool  # a batch waits for a Job slot (or the probe): poll often
     done: bool  # every fold has a result
+    admission: Admission | None = None  # Kueue's view of the Jobs (a run with a queueName)
 
 
 def done_batches(plan: Plan, tally: Tally) -> set[int]:
@@ -49,6 +51,7 @@ def progress_of(
     decision: Decision,
     suspended: bool = False,
     preempted_seen: Set[str] = frozenset(),
+    admission: Admission | None = None,
 ) -> Progress:
     """The run's progress after ``decision`` is acted on (its new Jobs count as active).
     ``preempted_seen``: the preempted pods seen before — a real kubelet deletes a preempted
@@ -73,7 +76,10 @@ def progress_of(
         ),
         missing=plan.n_folds - tally.computed if finished else 0,
     )
-    disrupted_pods = {p.name for p in pods if p.disrupted} | set(preempted_seen)
+    # One key per preemption, whoever saw it: a disrupted pod, or Kueue's Workload (whose
+    # keys acts.pods also records in ``preempted_seen``).
+    preemptions = {p.name for p in pods if p.disrupted} | set(preempted_seen)
+    preemptions |= {k.key for k in admission.preemptions} if admission else set()
     job_counts = JobCounts(
         total=len(jobs) + len(decision.create),
         batches=len(plan.batches),
@@ -81,7 +87,7 @@ def progress_of(
         succeeded=sum(1 for j in jobs if j.finished == FINISHED_SUCCEEDED),
         failed=sum(1 for j in jobs if j.finished == FINISHED_FAILED),
         retried=decision.retried,
-        preempted=decision.preempted + len(disrupted_pods),
+        preempted=decision.preempted + len(preemptions),
         given_up=len(given_up | {g.batch for g in decision.give_up}),
     )
     waiting_batches = plan.batching.probing or any(
@@ -94,6 +100,7 @@ def progress_of(
         unschedulable=next((p.unschedulable for p in pods if p.unschedulable), None),
         batches_waiting=not suspended and waiting_batches,
         done=finished,
+        admission=admission,
     )
 
 
@@ -105,7 +112,7 @@ def view_of(
     report: Report | None = None,
 ) -> RunView:
     """Everything the status is made from; ``report`` (report.json) once the run is done."""
-    return RunView(
+    view = RunView(
         generation=run.generation,
         folds=progress.folds,
         jobs=progress.jobs,
@@ -121,3 +128,4 @@ def view_of(
         batching=plan.batching.to_json(),
         baseline=report.baseline if report is not None else None,
     )
+    return with_admission(view, progress.admission, run.ref.namespace)

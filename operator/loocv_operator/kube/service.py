@@ -31,6 +31,7 @@ from ..errors import StoreError
 from ..plan import Plan
 from ..spec import ManifestError, parse_spec
 from ..store import retry_notices
+from . import kueue
 from .acts import Acts
 from .admission import accepted_spec, planner_refusal, run_location
 from .finale import final_events, read_report
@@ -254,12 +255,25 @@ class RunService:
         if probe_done(plan, results.tally):
             self._size(run, plan, trainers)
             plan = run.plan
-        decision = self._decide(run, plan, results.tally, trainers, pods)
+        # Kueue (kube/kueue.py): a queued run reads its Workloads every pass.
+        admission = kueue.read_admission(
+            plan.spec.execution.queue_name,
+            trainers,
+            lambda: self.kube.list_workloads(run.ref.namespace),
+        )
+        decision = self._decide(run, plan, results.tally, trainers, pods, admission)
         self.acts.apply(run, plan, decision)
         if full:  # preemptions counted, failures told, before the progress that shows them
-            self.acts.pods(run, plan.spec, pods)
+            self.acts.pods(run, plan.spec, pods, admission)
         progress = progress_of(
-            plan, results.tally, trainers, pods, decision, run.suspend, run.told.preempted_pods
+            plan,
+            results.tally,
+            trainers,
+            pods,
+            decision,
+            run.suspend,
+            preempted_seen=run.told.preempted_pods,
+            admission=admission,
         )
         run.waiting = progress.batches_waiting
         if not full:
@@ -276,9 +290,11 @@ class RunService:
         tally: Tally,
         trainers: list[ObservedJob],
         pods: list[ObservedPod],
+        admission: kueue.Admission | None,
     ) -> Decision:
         """Which trainer Jobs to create, resubmit, give up, suspend or resume — and whether
-        to stop creating them (told once, in a Halted Event)."""
+        to stop creating them (told once, in a Halted Event). A queued run keeps one Job
+        until Kueue shows its queue exists (kueue.job_window)."""
         if run.stop is None and (stop := operator_stop(tally)) is not None:
             run.stop = stop
             self.acts.event(run.ref, "Warning", "Halted", stop.message)
@@ -287,7 +303,7 @@ class RunService:
             {b for b, folds in enumerate(plan.batches) if tally.has(folds)},
             trainers,
             Limits(
-                run.max_concurrent_jobs,
+                kueue.job_window(run.max_concurrent_jobs, admission),
                 self.settings.max_resubmits,
                 self.settings.max_preemption_resubmits,
             ),
@@ -316,6 +332,19 @@ class RunService:
             )
             return
         self.acts.hold_step(run, job)
+        missing = kueue.planner_queue_missing(  # the planner Job is queued too (kueue.py)
+            run.spec.execution.queue_name,
+            job,
+            lambda: self.kube.list_workloads(ref.namespace),
+            ref.namespace,
+        )
+        if missing:
+            new = pending_status(
+                run.status, run.generation, self.acts.now(), missing, "QueueNotFound"
+            )
+            if new != run.status:
+                run.status = self.acts.write(ref, run.status, new)
+            return
         if job.finished == FINISHED_FAILED:
             planner_pods = [p for p in pods if p.step == STEP_PLAN]
             if job.failure == FAILURE_INVALID_INPUT:

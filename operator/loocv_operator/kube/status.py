@@ -67,6 +67,9 @@ class JobCounts(_Wire):
     retried: NonNegative = Field(default=0, description="resubmissions after a real failure")
     preempted: NonNegative = Field(default=0, description="pods preempted or evicted")
     given_up: NonNegative = Field(default=0, description="batches recorded as failed")
+    awaiting_admission: NonNegative = Field(
+        default=0, description="active Jobs waiting for Kueue to admit them (queueName)"
+    )
 
 
 class ClassMetrics(_Wire):
@@ -187,6 +190,8 @@ class RunView:
     unschedulable: str | None = None  # the scheduler's word on a pod no node can take
     batching: Mapping[str, Any] | None = None  # Batching.to_json() of the plan
     baseline: Mapping[str, Any] | None = None  # compare.gate.BaselineVerdict.to_json()
+    awaiting_admission: str | None = None  # Jobs wait for Kueue (admission.waiting_message)
+    queue_missing: str | None = None  # the run's LocalQueue does not exist (Kueue says so)
 
 
 def _finite(value: Any) -> float | None:
@@ -256,8 +261,8 @@ def phase_of(view: RunView) -> Phase:
         return "Failed" if view.halted or view.folds.succeeded == 0 else "Succeeded"
     if view.suspended:
         return "Suspended"
-    if view.folds.done == 0 and (view.jobs.total == 0 or view.unschedulable):
-        return "Pending"  # nothing computed yet, and nothing can start (no node fits)
+    if view.folds.done == 0 and (view.jobs.total == 0 or view.unschedulable or view.queue_missing):
+        return "Pending"  # nothing computed yet, and nothing can start (no node fits, no queue)
     return "Running"
 
 
@@ -318,6 +323,8 @@ def build_status(
     else:
         if view.suspended:
             put(cond.PROGRESSING, "False", "Suspended", _progress_message(view))
+        elif view.queue_missing:
+            put(cond.PROGRESSING, "False", "QueueNotFound", view.queue_missing)
         elif view.unschedulable:
             put(
                 cond.PROGRESSING,
@@ -325,6 +332,9 @@ def build_status(
                 "Unschedulable",
                 f"trainer pods cannot be scheduled: {view.unschedulable}",
             )
+        elif view.awaiting_admission:
+            text = f"{_progress_message(view)}; {view.awaiting_admission}"
+            put(cond.PROGRESSING, "True", "AwaitingAdmission", text)
         else:
             reason = "Waiting" if view.waiting else "JobsRunning"
             put(cond.PROGRESSING, "True", reason, _progress_message(view))
@@ -399,15 +409,20 @@ def baseline_of(baseline: Mapping[str, Any] | None) -> BaselineStatus | None:
 
 
 def pending_status(
-    previous: Mapping[str, Any] | None, generation: int | None, now: datetime, message: str
+    previous: Mapping[str, Any] | None,
+    generation: int | None,
+    now: datetime,
+    message: str,
+    reason: str = "Planning",
 ) -> dict[str, Any]:
-    """Accepted, being planned: no Job yet."""
+    """Accepted, being planned: no Job yet (or the planner Job's queue does not exist:
+    reason QueueNotFound, Progressing False)."""
     previous = previous or {}
     conditions = cond.set_condition(
         list(previous.get("conditions") or []),
         cond.PROGRESSING,
-        "True",
-        "Planning",
+        "True" if reason == "Planning" else "False",
+        reason,
         message,
         now,
         generation,

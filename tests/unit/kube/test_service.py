@@ -74,6 +74,9 @@ class FakeKube:
     def post_event(self, namespace: str, body: Mapping[str, Any]) -> None:
         self.events.append(dict(body))
 
+    def list_workloads(self, namespace: str) -> list[dict[str, Any]] | None:
+        return []  # Kueue's Workloads: test_service_kueue.py fills them in
+
     def finish(
         self,
         name: str,

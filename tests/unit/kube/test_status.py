@@ -240,3 +240,35 @@ def test_given_up_folds_are_named_while_the_run_goes_on() -> None:
     status = build_status(None, view(summary=summary), T1)
     incomplete = {c["type"]: c for c in status["conditions"]}["ResultsIncomplete"]
     assert incomplete["reason"] == "FoldsMissing" and "10 folds" in incomplete["message"]
+
+
+def test_jobs_awaiting_kueue_admission_are_counted_and_not_called_unschedulable() -> None:
+    waiting = "3 Jobs await admission by Kueue (LocalQueue 'team-a'): insufficient quota"
+    status = build_status(
+        None,
+        view(jobs=JobCounts(total=5, active=5, awaiting_admission=3), awaiting_admission=waiting),
+        T0,
+    )
+    schema_valid(status)
+    assert status["phase"] == "Running" and status["jobs"]["awaitingAdmission"] == 3
+    progressing = types(status)["Progressing"]
+    assert (progressing["status"], progressing["reason"]) == ("True", "AwaitingAdmission")
+    assert waiting in progressing["message"]
+
+
+def test_a_missing_queue_keeps_the_run_pending_with_the_queue_named() -> None:
+    missing = "LocalQueue 'team-b' (spec.execution.queueName) cannot admit Jobs"
+    status = build_status(
+        None,
+        view(
+            folds=FoldCounts(total=150),
+            jobs=JobCounts(total=1, active=1, awaiting_admission=1),
+            summary=None,
+            queue_missing=missing,
+        ),
+        T0,
+    )
+    assert status["phase"] == "Pending"
+    progressing = types(status)["Progressing"]
+    assert (progressing["status"], progressing["reason"]) == ("False", "QueueNotFound")
+    assert "'team-b'" in progressing["message"]
