@@ -24,6 +24,7 @@ from .errors import InvalidInput
 from .estimators import task_of
 from .fastpaths import fast_path_for
 from .folds import Fold, plan_folds
+from .oomlog import OomLog
 from .preflight import check_target
 from .results import to_python
 from .segments import LAYOUT_VERSION
@@ -46,6 +47,7 @@ class Plan:
     batches: list[list[int]]
     created: float = field(default_factory=time.time)
     batching: Batching = field(default_factory=lambda: Batching(MODE_EXPLICIT))
+    oom: OomLog = field(default_factory=OomLog)  # OOM remediation (kube/oom.py), if any
 
     @property
     def n_folds(self) -> int:
@@ -84,6 +86,8 @@ class Plan:
             "batching": self.batching.to_json(),
             "created": self.created,
         }
+        if self.oom:
+            data["oom"] = self.oom.to_json()
         return json.dumps(data, separators=(",", ":")).encode()
 
     @classmethod
@@ -114,6 +118,7 @@ class Plan:
                 batches=[list(b) for b in data["batches"]],
                 created=float(data.get("created", 0.0)),
                 batching=Batching.from_json(data.get("batching") or {"mode": MODE_EXPLICIT}),
+                oom=OomLog.from_json(data.get("oom")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput(source, f"not a valid plan: {exc}") from None

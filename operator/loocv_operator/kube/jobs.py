@@ -161,9 +161,14 @@ def trainer_env(spec: LOOCVRunSpec, defaults: JobDefaults) -> list[dict[str, Any
     return env
 
 
+EXIT_KILLED = 137  # SIGKILL: what the kernel's OOM killer leaves (kubelet: OOMKilled)
+
+
 def pod_failure_policy() -> dict[str, Any]:
     """Preemption and eviction are retried without counting against backoffLimit; the
-    trainer's invalid-input exit code fails the Job at once (retrying cannot help)."""
+    trainer's invalid-input exit code fails the Job at once (retrying cannot help); so does
+    a SIGKILL (an OOM kill): the same pod at the same memory would die the same way, and the
+    operator remediates it (kube/oom.py) instead of the Job controller's back-off."""
     return {
         "rules": [
             {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
@@ -175,16 +180,28 @@ def pod_failure_policy() -> dict[str, Any]:
                     "values": [EXIT_INVALID],
                 },
             },
+            {
+                "action": "FailJob",
+                "onExitCodes": {
+                    "containerName": CONTAINER,
+                    "operator": "In",
+                    "values": [EXIT_KILLED],
+                },
+            },
         ]
     }
 
 
-def _resources(spec: LOOCVRunSpec, defaults: JobDefaults) -> dict[str, Any]:
+def _resources(
+    spec: LOOCVRunSpec, defaults: JobDefaults, memory: str | None = None
+) -> dict[str, Any]:
     requests = dict(spec.execution.resources.requests or {})
     limits = dict(spec.execution.resources.limits or {})
     named = set(requests) | set(limits)
     requests.update((k, v) for k, v in defaults.default_requests if k not in named and v)
     limits.update((k, v) for k, v in defaults.default_limits if k not in named and v)
+    if memory:  # raised after an OOM kill: the pod is known to need more than the old limit
+        requests["memory"] = limits["memory"] = memory
     out: dict[str, Any] = {}
     if requests:
         out["requests"] = requests
@@ -200,8 +217,11 @@ def build_job(
     order: JobOrder,
     defaults: JobDefaults,
     suspend: bool = False,
+    memory: str | None = None,
 ) -> dict[str, Any]:
-    """The batch/v1 Job that runs ``loocv train --plan <plan_uri> --batch <n>``."""
+    """The batch/v1 Job that runs ``loocv train --plan <plan_uri> --batch <n>``; ``memory``
+    (the run's raised limit after an OOM kill, plan.json's ``oom.memory``) replaces the memory
+    request and limit."""
     execution = spec.execution
     labels = {
         **COMMON_LABELS,
@@ -230,7 +250,7 @@ def build_job(
         "volumeMounts": [{"name": TMP_VOLUME, "mountPath": "/tmp"}],
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
-    resources = _resources(spec, defaults)
+    resources = _resources(spec, defaults, memory)
     if resources:
         container["resources"] = resources
     pod_spec: dict[str, Any] = {
@@ -310,6 +330,7 @@ class ObservedJob:
     preemptions_before: int = 0
     started: float | None = None  # status.startTime (set once the Job is unsuspended)
     completed: float | None = None  # status.completionTime (a succeeded Job only)
+    memory_limit: str | None = None  # the trainer container's memory limit (OOM remediation)
 
     @property
     def wall_seconds(self) -> float | None:
@@ -363,7 +384,8 @@ def observe_job(job: Mapping[str, Any]) -> ObservedJob | None:
         finished = FINISHED_FAILED
         reason = str(failed.get("reason") or "")
         message = f"{reason}: {failed.get('message') or ''}".strip(": ")
-        if reason == "PodFailurePolicy" and "FailJob" in str(failed.get("message") or ""):
+        said = str(failed.get("message") or "")
+        if reason == "PodFailurePolicy" and "FailJob" in said and not _killed(said):
             failure = FAILURE_INVALID_INPUT
         elif reason == "DisruptionTarget" or _true_condition(job, "DisruptionTarget"):
             failure = FAILURE_DISRUPTED
@@ -381,7 +403,26 @@ def observe_job(job: Mapping[str, Any]) -> ObservedJob | None:
         preemptions_before=_int(annotations.get(ANNOTATION_PREEMPTIONS)),
         started=_timestamp((job.get("status") or {}).get("startTime")),
         completed=_timestamp((job.get("status") or {}).get("completionTime")),
+        memory_limit=_memory_limit(job),
     )
+
+
+def _killed(message: str) -> bool:
+    """The Job controller's message names the exit code that matched the FailJob rule."""
+    return f"exit code {EXIT_KILLED}" in message
+
+
+def _memory_limit(job: Mapping[str, Any]) -> str | None:
+    return _container_memory(((job.get("spec") or {}).get("template") or {}).get("spec") or {})
+
+
+def _container_memory(pod_spec: Mapping[str, Any]) -> str | None:
+    """The trainer container's memory limit in a pod spec."""
+    for container in pod_spec.get("containers") or []:
+        if container.get("name") == CONTAINER:
+            limit = ((container.get("resources") or {}).get("limits") or {}).get("memory")
+            return None if limit is None else str(limit)
+    return None
 
 
 @dataclass(frozen=True)
@@ -394,6 +435,8 @@ class ObservedPod:
     # The trainer container's end when it failed: kubelet's reason (OOMKilled, Error), exit
     # code, and termination message (the trainer's last word, or its log tail).
     terminated: tuple[str, int, str] | None = None
+    attempt: int = -1
+    memory_limit: str | None = None  # the trainer container's (what an OOM kill hit)
 
 
 def observe_pod(pod: Mapping[str, Any]) -> ObservedPod | None:
@@ -438,4 +481,6 @@ def observe_pod(pod: Mapping[str, Any]) -> ObservedPod | None:
         waiting=waiting,
         unschedulable=unschedulable,
         terminated=terminated,
+        attempt=_int(labels.get(LABEL_ATTEMPT), -1),
+        memory_limit=_container_memory(pod.get("spec") or {}),
     )

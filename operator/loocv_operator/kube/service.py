@@ -32,11 +32,12 @@ from ..folds import auto_folds_per_job
 from ..gate import evaluate_gate, missing_text
 from ..ledger import ResultsLedger
 from ..metrics import Aggregator
+from ..oomlog import ACTION_FAILED
 from ..outcome import EARLY_STOP_FOLDS, error_shape
 from ..plan import Plan, make_plan
 from ..privacy import IdHasher, hasher_for
 from ..report import write_report
-from ..results import NOT_RUN_PATH, FoldError, FoldResult, SampleResult, to_python
+from ..results import NOT_RUN_PATH, OOM_KILLED_PATH, FoldError, FoldResult, SampleResult, to_python
 from ..segments import OPERATOR_ATTEMPT, SegmentWriter
 from ..spec import LOOCVRunSpec, ManifestError, parse_spec
 from ..store import RunLocation, Store, retry_notices
@@ -55,7 +56,7 @@ from .jobs import (
     selector,
 )
 from .kubeapi import KubeGateway, RunGone
-from .oom import pod_failure_events
+from .oom import OOM_REASON, OomPolicy, pod_failure_events, remedied, remedy, step_event
 from .reconcile import Decision, GiveUp, Limits, decide, latest_attempts
 from .settings import Settings
 from .status import (
@@ -482,6 +483,8 @@ class RunService:
             state.last_full = now
         if state.plan.batching.probing:
             self._size_after_probe(state, jobs)
+        if full:  # OOM hook: raise memory, split the batch, or fail the fold (kube/oom.py)
+            self._remedy_oom(state, jobs, pods)
         done = self._done_batches(state)
         spec = state.plan.spec
         alike = None if state.halted else failing_alike(state.results, state.plan.n_folds)
@@ -497,6 +500,7 @@ class RunService:
             suspended=state.suspend,
             queue_managed=bool(spec.execution.queue_name),
             halted_by=state.halted or alike,
+            remedied=remedied(state.plan.oom, jobs),  # OOM hook: resubmitted, not counted
         )
         if decision.halted and not state.halted:
             state.halted = decision.halted + _trainer_said(pods, decision.halted_batch)
@@ -599,6 +603,22 @@ class RunService:
         log.info("%s/%s: %s", state.ref.namespace, state.ref.name, decision.message)
         self._event(state.ref, "Normal", "Batched", decision.message)
 
+    def _remedy_oom(
+        self, state: RunState, jobs: list[ObservedJob], pods: list[ObservedPod]
+    ) -> None:
+        """OOM hook: kube/oom.py decides; the new plan (split batches, raised memory, the
+        steps) is written before any Job that needs it is created."""
+        policy = OomPolicy(self._memory_limit(state), self.settings.trainer_memory_cap or None)
+        fix = remedy(state.plan, jobs, pods, state.results, policy)
+        if not fix.steps:
+            return
+        state.store.put(fix.plan.location.plan, fix.plan.to_json())
+        state.plan = fix.plan
+        for step in fix.steps:
+            self._event(state.ref, *step_event(step))
+            if step.action == ACTION_FAILED:  # one fold alone over the cap
+                self._give_up(state, GiveUp(step.batch, OOM_REASON, step.message()))
+
     @staticmethod
     def _done_batches(state: RunState) -> set[int]:
         return {
@@ -614,7 +634,13 @@ class RunService:
             order.batch, order.attempt, order.failures_before, order.preemptions_before, folds
         )
         body = build_job(
-            ref, state.plan.spec, state.plan_uri, full, self.defaults, suspend=state.suspend
+            ref,
+            state.plan.spec,
+            state.plan_uri,
+            full,
+            self.defaults,
+            suspend=state.suspend,
+            memory=state.plan.oom.memory,  # OOM hook: the run's raised memory, if any
         )
         created = self.kube.create_job(ref.namespace, body)
         if created:
@@ -641,7 +667,8 @@ class RunService:
                 index=index,
                 samples=samples(plan.folds[index].test),
                 error=error,
-                path=NOT_RUN_PATH,
+                # OOM hook: a fold OOM-killed alone ran and failed; it is not "not run"
+                path=OOM_KILLED_PATH if give_up.reason == OOM_REASON else NOT_RUN_PATH,
                 trainer_version="operator",
             )
             for index in missing
@@ -775,6 +802,7 @@ class RunService:
             waiting=waiting,
             unschedulable=unschedulable,
             batching=state.plan.batching.to_json(),
+            oom=state.plan.oom,  # OOM hook
         )
         new = build_status(state.status, view, self.now())
         self._phases[state.ref.uid] = phase_of(view)
@@ -825,6 +853,7 @@ class RunService:
             halt_reason=state.halt_reason,
             batching=state.plan.batching.to_json(),
             baseline=baseline.to_json() if baseline is not None else None,
+            oom=state.plan.oom,  # OOM hook
         )
         new = build_status(state.status, view, self.now())
         state.status = self._write_status(state.ref, state.status, new)
