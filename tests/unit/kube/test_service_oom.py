@@ -9,24 +9,30 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from loocv_operator.kube.jobs import LABEL_ATTEMPT, LABEL_BATCH
 from loocv_operator.ledger import load_results
 from loocv_operator.store import LocalStore, RunLocation
 
-from .test_service import (  # noqa: F401  (fixtures kube, root, clock)
-    UID,
-    Clock,
-    FakeKube,
-    body,
-    clock,
-    kube,
-    make_service,
-    plan_of,
-    root,
-    train,
-)
+from .test_service import UID, Clock, FakeKube, body, make_service, plan_of, train
 
 LOCATION = RunLocation("ns", "iris", UID)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return tmp_path / "store"
+
+
+@pytest.fixture
+def kube() -> FakeKube:
+    return FakeKube()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
 
 
 def oom_kill(kube: FakeKube, name: str) -> None:
@@ -129,7 +135,8 @@ def test_an_oom_killed_batch_gets_memory_then_is_split_and_the_run_completes(
     }
     assert kube.status["jobs"]["retried"] == 0  # OOM kills are not failures to count
     stored = {r.index: r for r in load_results(LocalStore(root), LOCATION)}
-    assert stored[lonely].error is not None and stored[lonely].error.type == "OOMKilled"
+    error = stored[lonely].error
+    assert error is not None and error.type == "OOMKilled"
     assert stored[lonely].path == "oom-killed"
     assert all(stored[f].error is None for f in hungry - {lonely})
 
