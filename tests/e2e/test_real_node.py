@@ -387,7 +387,7 @@ def _grouped_data(s3: S3Server, bucket: str) -> str:
     x = rng.random((5001, 3))
     y = x.sum(axis=1) + rng.normal(0, 0.1, len(x))
     groups = ["a"] + ["b"] * 2500 + ["c"] * 2500
-    lines = ["x1,x2,x3,group,y"] + [
+    lines = ["x1,x2,x3,group,target"] + [
         f"{a:.6f},{b:.6f},{c:.6f},{g},{t:.6f}" for (a, b, c), g, t in zip(x, groups, y, strict=True)
     ]
     key = "data/grouped.csv"
@@ -411,12 +411,12 @@ def test_an_oom_killed_batch_gets_more_memory_then_is_split_and_the_run_complete
         namespace,
         manifest(
             "hungry",
-            dataset={"uri": uri, "target": "y", "groupColumn": "group"},
+            dataset={"uri": uri, "target": "target", "groupColumn": "group"},
             model={"estimator": "sklearn.kernel_ridge.KernelRidge", "params": {"kernel": "rbf"}},
             strategy={"type": "LeaveOneGroupOut"},
             execution={
                 "foldsPerJob": 3,
-                "fastPath": "off",
+                "fastPath": "disabled",
                 "resources": {"limits": {"memory": "448Mi"}},
             },
         ),
