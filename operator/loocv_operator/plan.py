@@ -3,7 +3,9 @@
 The operator (or the local executor) writes it when the run starts; every trainer pod reads
 it from the store, so a Job carries only the plan's address and its batch number. With
 ``foldsPerJob: auto`` the operator writes it once more, when the probe batch has been timed
-(batching.py): the new batches are appended and the old ones keep their numbers. The plan pins the
+(batching.py): the new batches are appended and the old ones keep their numbers; and again
+after an OOM kill (kube/oom.py: the run's raised memory, or a split batch's second half
+appended, and each step in ``oom``). The plan pins the
 spec and the data by digest, so a trainer never computes folds for data the plan was not
 made for.
 """
