@@ -149,7 +149,7 @@ def test_an_oom_killed_batch_is_resubmitted_with_more_memory_and_completes(
     process = operator("--trainer-memory-cap", "1Gi")
     spec = small_spec(resources={"limits": {"memory": "256Mi"}})
     created = create_run(api, manifest("hungry", namespace, spec))
-    run = wait_condition(api, namespace, "hungry", "Complete", process)
+    run = wait_condition(api, namespace, "hungry", "Complete", process, timeout=240)
     status = run["status"]
 
     assert status["folds"]["succeeded"] == 10 and status["folds"]["failed"] == 0
