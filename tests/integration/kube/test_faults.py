@@ -128,8 +128,16 @@ def test_a_failing_job_is_resubmitted_then_given_up_with_results_incomplete(
     assert [r.index for r in failed] == [5, 6, 7, 8, 9]
     assert {r.error.type for r in failed if r.error} == {"RetriesExhausted"}
     assert [s.row for r in failed for s in r.samples] == [70, 100, 110, 120, 130]
-    reasons = {e["reason"] for e in events(cluster.log, namespace)}
-    assert {"Resubmitted", "BatchGivenUp", "ResultsIncomplete"} <= reasons
+    # the final Events follow the final status write: on a loaded machine, a moment later
+    wait_for(
+        "the Resubmitted, BatchGivenUp and ResultsIncomplete Events",
+        lambda: (
+            {"Resubmitted", "BatchGivenUp", "ResultsIncomplete"}
+            <= {e["reason"] for e in events(cluster.log, namespace)}
+        ),
+        30,
+        process,
+    )
     assert max_active_jobs(cluster.log, namespace) <= 2
 
 
