@@ -56,8 +56,8 @@ images-test: install images  ## inside each image: pinned versions, `loocv --ver
 e2e: install images  ## tier 3: real control plane + a real node running our images (~12 min cold)
 	tests/e2e/node/isolated.sh $(BIN)/python -m pytest tests/e2e -m e2e -x
 
-e2e-node: install images  ## only the scenarios on the real node (test_real_node.py)
-	tests/e2e/node/isolated.sh $(BIN)/python -m pytest tests/e2e/test_real_node.py -m realnode -x
+e2e-node: install images  ## only the scenarios on the real node (test_real_node.py, the Helm install)
+	tests/e2e/node/isolated.sh $(BIN)/python -m pytest tests/e2e/test_real_node.py tests/e2e/test_helm_install_real_node.py -m realnode -x
 
 # Part 4 (operator scale on the e2e control plane, ~15 min more) runs only where it can: root and
 # the e2e binaries cached (`make e2e` builds them); else the document says why. BENCH_ARGS:

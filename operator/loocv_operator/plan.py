@@ -4,7 +4,9 @@ The planner (``loocv plan`` in a pod, or the local executor: planning.py) writes
 the run starts; every trainer pod reads
 it from the store, so a Job carries only the plan's address and its batch number. With
 ``foldsPerJob: auto`` the operator writes it once more, when the probe batch has been timed
-(batching.py): the new batches are appended and the old ones keep their numbers. The plan pins the
+(batching.py): the new batches are appended and the old ones keep their numbers; and again
+after an OOM kill (kube/oom.py: the run's raised memory, or a split batch's second half
+appended, and each step in ``oom``). The plan pins the
 spec and the data by digest, so a trainer never computes folds for data the plan was not
 made for. This module reads and writes plan.json only (the operator does): making a plan
 needs the data and the model, and lives in planning.py.
@@ -21,6 +23,7 @@ from . import __version__
 from .batching import MODE_EXPLICIT, Batching, consecutive, unbatched
 from .errors import InvalidInput
 from .folds import Fold
+from .oomlog import OomLog
 from .segments import LAYOUT_VERSION
 from .spec import LOOCVRunSpec, parse_spec
 from .store import RunLocation
@@ -41,6 +44,7 @@ class Plan:
     batches: list[list[int]]
     created: float = field(default_factory=time.time)
     batching: Batching = field(default_factory=lambda: Batching(MODE_EXPLICIT))
+    oom: OomLog = field(default_factory=OomLog)  # OOM remediation (kube/oom.py), if any
 
     @property
     def n_folds(self) -> int:
@@ -79,6 +83,8 @@ class Plan:
             "batching": self.batching.to_json(),
             "created": self.created,
         }
+        if self.oom:
+            data["oom"] = self.oom.to_json()
         return json.dumps(data, separators=(",", ":")).encode()
 
     @classmethod
@@ -109,6 +115,7 @@ class Plan:
                 batches=[list(b) for b in data["batches"]],
                 created=float(data.get("created", 0.0)),
                 batching=Batching.from_json(data.get("batching") or {"mode": MODE_EXPLICIT}),
+                oom=OomLog.from_json(data.get("oom")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput(source, f"not a valid plan: {exc}") from None

@@ -21,6 +21,11 @@ Label = int | float | str | bool
 # The path of a fold the operator recorded without computing it (its batch was given up):
 # the result carries the reason, and the fold counts as missing, never as done.
 NOT_RUN_PATH = "not-run"
+# A fold OOM-killed alone in its pod at the memory cap (kube/oom.py): it ran and failed.
+OOM_KILLED_PATH = "oom-killed"
+# Folds the operator recorded itself: they carry only their rows (the operator never reads
+# the data), named by the report Job (runsteps.with_samples).
+OPERATOR_PATHS = (NOT_RUN_PATH, OOM_KILLED_PATH)
 
 
 def to_python(value: Any) -> Any:

@@ -29,7 +29,7 @@ from .plan import Plan
 from .planning import make_plan
 from .preflight import trial_fit
 from .report import write_report
-from .results import NOT_RUN_PATH, FoldResult, SampleResult, to_python
+from .results import OPERATOR_PATHS, FoldResult, SampleResult, to_python
 from .spec import LOOCVRunSpec
 from .store import RunLocation, Store
 from .summary import RunSummary
@@ -71,13 +71,14 @@ class Finished:
 
 
 def needs_samples(results: Sequence[FoldResult]) -> bool:
-    """Folds recorded as not run by the operator (a batch given up) carry only their rows:
-    the operator never reads the data, so ids and true labels are filled in at the end."""
-    return any(r.path == NOT_RUN_PATH and any(not s.id for s in r.samples) for r in results)
+    """Folds recorded by the operator (a batch given up, a fold OOM-killed alone) carry only
+    their rows: the operator never reads the data, so ids and true labels are filled in at
+    the end."""
+    return any(r.path in OPERATOR_PATHS and any(not s.id for s in r.samples) for r in results)
 
 
 def with_samples(results: list[FoldResult], inputs: Inputs) -> list[FoldResult]:
-    """``results`` with every not-run fold's held-out rows named (id, true label)."""
+    """``results`` with every operator-recorded fold's held-out rows named (id, true label)."""
     dataset, hasher = inputs.dataset, inputs.hasher
 
     def named(sample: SampleResult) -> SampleResult:
@@ -87,7 +88,7 @@ def with_samples(results: list[FoldResult], inputs: Inputs) -> list[FoldResult]:
         return replace(sample, id=hasher(dataset.ids[row]), y_true=to_python(dataset.y[row]))
 
     return [
-        replace(r, samples=[named(s) for s in r.samples]) if r.path == NOT_RUN_PATH else r
+        replace(r, samples=[named(s) for s in r.samples]) if r.path in OPERATOR_PATHS else r
         for r in results
     ]
 

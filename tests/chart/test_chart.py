@@ -24,7 +24,7 @@ NON_DEFAULT: dict[str, Any] = {
     "image": {"repository": "registry.example.com/ml/loocv-operator", "tag": "0.1.0-rc1"},
     "watchNamespaces": ["ml-team-a", "ml-team-b"],
     "estimatorAllowlist": ["xgboost", "lightgbm.sklearn"],
-    "trainer": {"image": "registry.example.com/ml/loocv-trainer:0.1.0-rc1"},
+    "trainer": {"image": "registry.example.com/ml/loocv-trainer:0.1.0-rc1", "memoryCap": "16Gi"},
     "storage": {
         "uri": "s3://ml-results/loocv/",
         "endpoint": "http://minio.storage:9000",
@@ -122,6 +122,7 @@ def test_the_rendered_deployment_configures_the_operator_as_the_values_say(
     assert not settings.clusterwide
     assert settings.allowlist_extra == ("xgboost", "lightgbm.sklearn")
     assert settings.trainer_image == "registry.example.com/ml/loocv-trainer:0.1.0-rc1"
+    assert settings.trainer_memory_cap == "16Gi"
     assert settings.storage_uri == "s3://ml-results/loocv/"
     assert settings.s3_endpoint == "http://minio.storage:9000"
     assert settings.s3_addressing_style == "virtual"

@@ -1,9 +1,11 @@
 """`helm install` of charts/loocv-operator into the real control plane, and a run under RBAC.
 
-The operator runs as a pod of the chart's Deployment: the kubelet shim maps the chart's
-image to the venv's ``loocv operator`` and mounts the pod's projected ServiceAccount token,
-so the operator talks to the API server as its ServiceAccount and the real RBAC authorizer
-allows exactly what the chart's (Cluster)Role grants (and the
+The operator runs as a pod of the chart's Deployment: here the kubelet shim maps the chart's
+image to the venv's ``loocv operator`` and mounts the pod's projected ServiceAccount token;
+test_helm_install_real_node.py runs the same two tests on the real node, the operator from
+its image under a real kubelet (logs by ``kubectl logs``, /healthz and /metrics at the pod's
+IP). Either way the operator talks to the API server as its ServiceAccount and the real
+RBAC authorizer allows exactly what the chart's (Cluster)Role grants (and the
 OwnerReferencesPermissionEnforcement admission plugin checks the Jobs' ownerReferences).
 A permission the chart lacks shows up as a run that never completes and as 403s in the
 operator's log, both of which fail the test. Uninstall must leave no operator object
@@ -131,11 +133,24 @@ class Release:
     def operator_log(self) -> str:
         logs = []
         for pod in self.operator_pods():
+            name = pod["metadata"]["name"]
+            if self.cluster.real_node is not None:  # the container's log, through the kubelet
+                done = self.cluster.run_kubectl("logs", "-n", self.namespace, name, check=False)
+                logs.append(done.stdout)
+                continue
             try:
-                logs.append(self.cluster.shim.pod_log(self.namespace, pod["metadata"]["name"]))
+                logs.append(self.cluster.shim.pod_log(self.namespace, name))
             except KeyError:
                 continue
         return "\n".join(logs)
+
+    def address(self) -> str:
+        """Where the operator's ports answer: on the shim, pods share the host's network; on
+        the real node, the pod has its own address on the node's bridge."""
+        if self.cluster.real_node is None:
+            return "127.0.0.1"
+        (pod,) = self.operator_pods()
+        return str(pod["status"]["podIP"])
 
     def denied(self) -> list[str]:
         """Lines of the operator's log about a request the API server refused."""
@@ -225,8 +240,8 @@ def _jobs(cluster: Cluster, namespace: str, run_uid: str) -> list[dict[str, Any]
     return jobs
 
 
-def _metrics(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+def _metrics(host: str, port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=5) as response:
         text = response.read().decode()
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
@@ -369,7 +384,7 @@ def _check_operator_pod(cluster: Cluster, release: Release, health_port: int) ->
     assert spec["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
 
     def healthy() -> bool:
-        url = f"http://127.0.0.1:{health_port}/healthz"
+        url = f"http://{release.address()}:{health_port}/healthz"
         with urllib.request.urlopen(url, timeout=5) as response:
             return bool(response.status == 200)
 
@@ -408,7 +423,7 @@ def _finish_checks(
     reasons = {e["reason"] for e in events if e.get("source", {}).get("component")}
     assert {"Planned", "Completed", "GatePassed"} <= reasons, reasons
     # /metrics on the port the chart configured, with the series the dashboard plots.
-    samples = _metrics(metrics_port)
+    samples = _metrics(release.address(), metrics_port)
     assert samples[("loocv_folds_completed_total", (("run_namespace", namespace),))] == 150
     assert samples[("loocv_jobs_created_total", (("run_namespace", namespace),))] == len(jobs)
     # Nothing the operator asked for was refused.

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import test_operator
 from cluster import Cluster
@@ -102,7 +103,14 @@ class HelmOperator:
     of its own (the test's namespace holds only the run's pods), watching the test's
     namespace; ``kill()`` SIGKILLs its container from outside (a crash: kubelet restarts it)."""
 
-    def __init__(self, cluster: Cluster, watched: str, bucket: str, endpoint: str) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        watched: str,
+        bucket: str,
+        endpoint: str,
+        values: dict[str, Any] | None = None,
+    ) -> None:
         self.cluster = cluster
         self.namespace = cluster.create_namespace(f"{watched[:50]}-op")
         self.name = f"op-{uuid.uuid4().hex[:5]}"
@@ -133,6 +141,7 @@ class HelmOperator:
                         "extraEnv": [{"name": "LOOCV_STORE_RETRY_SECONDS", "value": "120"}],
                     },
                     "resources": {"requests": {"cpu": "50m", "memory": "256Mi"}},
+                    **(values or {}),  # a test's own chart values (top-level keys)
                 }
             )
         )
@@ -191,7 +200,17 @@ class HelmOperator:
 def operator(
     control_plane: Cluster, crd: None, namespace: str, bucket: str, s3: S3Server
 ) -> Iterator[HelmOperator]:
-    handle = HelmOperator(control_plane, namespace, bucket, s3.endpoint)
+    yield from _operator(control_plane, namespace, bucket, s3)
+
+
+def _operator(
+    control_plane: Cluster,
+    namespace: str,
+    bucket: str,
+    s3: S3Server,
+    values: dict[str, Any] | None = None,
+) -> Iterator[HelmOperator]:
+    handle = HelmOperator(control_plane, namespace, bucket, s3.endpoint, values)
     for where in (namespace, handle.namespace):  # trainer pods', and the operator's own
         k8s.CoreV1Api(control_plane.api_client).create_namespaced_secret(
             where, {"metadata": {"name": "s3-creds"}, "stringData": CREDENTIALS}
@@ -353,33 +372,103 @@ def _events(cluster: Cluster, namespace: str, run: str) -> list[Any]:
     return items
 
 
-def test_an_oom_killed_trainer_is_recognised_in_the_runs_events(
-    control_plane: Cluster, operator: HelmOperator, namespace: str
+@pytest.fixture
+def capped_operator(
+    control_plane: Cluster, crd: None, namespace: str, bucket: str, s3: S3Server
+) -> Iterator[HelmOperator]:
+    """The chart's operator with a small cap on raised memory (trainer.memoryCap)."""
+    yield from _operator(control_plane, namespace, bucket, s3, {"trainer": {"memoryCap": "576Mi"}})
+
+
+def _grouped_data(s3: S3Server, bucket: str) -> str:
+    """LeaveOneGroupOut over groups of 1, 2500 and 2500 rows: the fold holding out the lone
+    row trains KernelRidge on 5000 rows (3 n x n float64 arrays: ~750 MB peak), the others on
+    2501 (~310 MB). One memory-hungry fold, two ordinary ones."""
+    rng = np.random.default_rng(0)
+    x = rng.random((5001, 3))
+    y = x.sum(axis=1) + rng.normal(0, 0.1, len(x))
+    groups = ["a"] + ["b"] * 2500 + ["c"] * 2500
+    lines = ["x1,x2,x3,group,target"] + [
+        f"{a:.6f},{b:.6f},{c:.6f},{g},{t:.6f}" for (a, b, c), g, t in zip(x, groups, y, strict=True)
+    ]
+    key = "data/grouped.csv"
+    s3.client().put_object(Bucket=bucket, Key=key, Body="\n".join(lines).encode())
+    return f"s3://{bucket}/{key}"
+
+
+def test_an_oom_killed_batch_gets_more_memory_then_is_split_and_the_run_completes(
+    control_plane: Cluster, capped_operator: HelmOperator, namespace: str, s3: S3Server, bucket: str
 ) -> None:
-    """A batch whose pod exceeds its memory limit: the kernel kills it, the kubelet reports
-    OOMKilled, and the operator says so in a Warning Event on the run, with the limit.
-    (Remediation — splitting the batch or raising memory — is not built yet.)"""
+    """The guide's F5 under a real kubelet: one batch of three folds, one of which needs more
+    memory than the chart's cap. The kernel OOM-kills the pod at the manifest's 448Mi; the
+    operator raises the run's memory to the cap (576Mi), is killed again, splits the batch
+    (twice, down to the hungry fold alone) and records that fold as failed, OOMKilled. The
+    run completes with the other two folds computed; status, Events, the stored fold and the
+    report say what happened, and no killed Job was retried by the Job controller at the same
+    memory (the SIGKILL exit code fails it at once)."""
+    uri = _grouped_data(s3, bucket)
     apply(
         control_plane,
         namespace,
         manifest(
             "hungry",
+            dataset={"uri": uri, "target": "target", "groupColumn": "group"},
+            model={"estimator": "sklearn.kernel_ridge.KernelRidge", "params": {"kernel": "rbf"}},
+            strategy={"type": "LeaveOneGroupOut"},
             execution={
-                "foldsPerJob": 150,
-                "retries": 0,
-                "resources": {"limits": {"memory": "48Mi"}},
+                "foldsPerJob": 3,
+                "fastPath": "disabled",
+                "resources": {"limits": {"memory": "448Mi"}},
             },
         ),
     )
+    run = wait_condition(control_plane, namespace, "hungry", "Complete", timeout=480)
+    status = run["status"]
+    assert status["folds"] == {
+        "total": 3,
+        "done": 3,
+        "succeeded": 2,
+        "failed": 1,
+        "running": 0,
+        "missing": 0,
+    }, status
+    assert status["oom"] | {"message": ""} == {
+        "killed": 4,
+        "memory": "576Mi",
+        "splits": 2,
+        "failedFolds": 1,
+        "message": "",
+    }, status["oom"]
+    assert status["jobs"]["retried"] == 0, status["jobs"]
 
-    def oom_event() -> bool:
-        return any(e.reason == "OOMKilled" for e in _events(control_plane, namespace, "hungry"))
+    events = _events(control_plane, namespace, "hungry")
+    reasons = [e.reason for e in events]
+    assert reasons.count("MemoryRaised") == 1 and reasons.count("BatchSplit") == 2, reasons
+    raised = next(e.message for e in events if e.reason == "MemoryRaised")
+    assert "OOM-killed at 448Mi" in raised and "raised to 576Mi" in raised, raised
+    (lonely,) = [e for e in events if e.reason == "FoldOOMKilled"]
+    assert lonely.type == "Warning" and "fold 0 " in lonely.message, lonely.message
+    assert any(e.reason == "OOMKilled" and "memory limit of 576Mi" in e.message for e in events)
 
-    control_plane.wait_for(oom_event, 180, what="an OOMKilled Event on the run")
-    (event,) = [e for e in _events(control_plane, namespace, "hungry") if e.reason == "OOMKilled"][
-        :1
+    killed = [
+        p
+        for p in pods_of(control_plane, namespace)
+        if p.status.container_statuses
+        and p.status.container_statuses[0].state.terminated is not None
+        and p.status.container_statuses[0].state.terminated.reason == "OOMKilled"
     ]
-    assert event.type == "Warning" and "memory limit of 48Mi" in event.message, event.message
+    limits = sorted(p.spec.containers[0].resources.limits["memory"] for p in killed)
+    assert limits == ["448Mi", "576Mi", "576Mi", "576Mi"], limits
+    jobs = [p.metadata.labels["job-name"] for p in killed]
+    assert len(set(jobs)) == len(jobs), jobs  # one pod per killed Job: no same-memory retry
+
+    results = {r.index: r for r in stored_results(run, s3.endpoint)}
+    assert results[0].error is not None and results[0].error.type == "OOMKilled", results[0]
+    assert results[0].path == "oom-killed"
+    assert results[1].error is None and results[2].error is None
+    key = run["status"]["resultsUri"].removeprefix(f"s3://{bucket}/") + "report.json"
+    report = json.loads(s3.client().get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert [s["action"] for s in report["oom"]["steps"]] == ["raised", "split", "split", "failed"]
 
 
 def test_a_planners_refusal_reaches_the_invalid_condition_through_its_termination_message(

@@ -3,7 +3,8 @@ count in the telemetry, write the status. Each act is small; deciding is elsewhe
 
 Places for what comes next: per-pod usage accounting belongs in ``pods`` (every full pass
 sees every pod of the run once), per-Job admission in ``apply`` (every Job created or
-resumed goes through it).
+resumed goes through it). OOM remediation (``remedy_oom``) reads the same pods, before the
+pass decides, and writes what it did into plan.json (oomlog.py).
 """
 
 from __future__ import annotations
@@ -13,8 +14,16 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from ..oomlog import ACTION_FAILED
 from ..plan import Plan
-from ..results import NOT_RUN_PATH, FoldError, FoldResult, SampleResult
+from ..results import (
+    NOT_RUN_PATH,
+    OOM_KILLED_PATH,
+    OPERATOR_PATHS,
+    FoldError,
+    FoldResult,
+    SampleResult,
+)
 from ..segments import OPERATOR_ATTEMPT, SegmentWriter
 from ..spec import LOOCVRunSpec
 from ..store import RunLocation
@@ -24,7 +33,7 @@ from .finale import failed_status
 from .jobs import JobDefaults, JobOrder, build_job, build_step_job
 from .kubeapi import KubeGateway
 from .observe import ObservedJob, ObservedPod
-from .oom import pod_failure_events
+from .oom import OOM_REASON, OomPolicy, pod_failure_events, remedy, step_event
 from .reconcile import Decision, GiveUp
 from .runstate import TrackedRun
 from .settings import Settings
@@ -77,7 +86,15 @@ class Acts:
             tuple(plan.batches[order.batch]),
         )
         plan_uri = run.store.uri(plan.location.plan)
-        body = build_job(ref, plan.spec, plan_uri, full, self.defaults, suspend=run.suspend)
+        body = build_job(
+            ref,
+            plan.spec,
+            plan_uri,
+            full,
+            self.defaults,
+            suspend=run.suspend,
+            memory=plan.oom.memory,  # raised after an OOM kill (kube/oom.py), if it was
+        )
         if not self.kube.create_job(ref.namespace, body):
             return
         self.telemetry.jobs_created.labels(ref.namespace).inc()
@@ -120,7 +137,8 @@ class Acts:
                 index=index,
                 samples=[SampleResult(row=r, id="", y_true="") for r in plan.folds[index].test],
                 error=error,
-                path=NOT_RUN_PATH,
+                # a fold OOM-killed alone at the cap ran and failed: it is not "not run"
+                path=OOM_KILLED_PATH if give_up.reason == OOM_REASON else NOT_RUN_PATH,
                 trainer_version="operator",
             )
             for index in missing
@@ -149,7 +167,7 @@ class Acts:
         ns = run.ref.namespace
         for result in fresh:
             self.telemetry.folds_completed.labels(ns).inc()
-            if result.path != NOT_RUN_PATH:
+            if result.path not in OPERATOR_PATHS:
                 self.telemetry.fold_seconds.labels(ns).observe(
                     result.fit_seconds + result.predict_seconds
                 )
@@ -180,6 +198,33 @@ class Acts:
             memory_limit(spec, self.settings),
             lambda type_, reason, message: self.event(run.ref, type_, reason, message),
         )
+
+    def remedy_oom(
+        self,
+        run: TrackedRun,
+        plan: Plan,
+        trainers: Sequence[ObservedJob],
+        pods: Sequence[ObservedPod],
+    ) -> Plan:
+        """OOM-killed trainer pods not handled yet: kube/oom.py decides (raise the memory,
+        split the batch, fail a fold alone at the cap); the new plan — split batches, raised
+        memory, the steps — is stored before any Job that needs it is created, so a restarted
+        operator neither repeats a step nor forgets the memory. Returns the plan to go on with."""
+        assert run.results is not None
+        policy = OomPolicy(
+            memory_limit(plan.spec, self.settings), self.settings.trainer_memory_cap or None
+        )
+        fix = remedy(plan, trainers, pods, run.results.tally.stored, policy)
+        if not fix.steps:
+            return plan
+        run.store.put(plan.location.plan, fix.plan.to_json())
+        run.plan = fix.plan
+        for step in fix.steps:
+            log.info("%s/%s: %s", run.ref.namespace, run.ref.name, step.message())
+            self.event(run.ref, *step_event(step))
+            if step.action == ACTION_FAILED:  # one fold alone over the cap: it failed
+                self.give_up(run, fix.plan, GiveUp(step.batch, OOM_REASON, step.message()))
+        return fix.plan
 
     def observe_duration(self, namespace: str, status: Mapping[str, Any]) -> None:
         """Run duration for the dashboard: startTime to completionTime, as the status says."""

@@ -169,9 +169,14 @@ def trainer_env(spec: LOOCVRunSpec, defaults: JobDefaults) -> list[dict[str, Any
     return env
 
 
+EXIT_KILLED = 137  # SIGKILL: what the kernel's OOM killer leaves (kubelet: OOMKilled)
+
+
 def pod_failure_policy() -> dict[str, Any]:
     """Preemption and eviction are retried without counting against backoffLimit; the
-    trainer's invalid-input exit code fails the Job at once (retrying cannot help)."""
+    trainer's invalid-input exit code fails the Job at once (retrying cannot help); so does
+    a SIGKILL (an OOM kill): the same pod at the same memory would die the same way, and the
+    operator remediates it (kube/oom.py) instead of the Job controller's back-off."""
     return {
         "rules": [
             {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
@@ -183,6 +188,14 @@ def pod_failure_policy() -> dict[str, Any]:
                     "values": [EXIT_INVALID],
                 },
             },
+            {
+                "action": "FailJob",
+                "onExitCodes": {
+                    "containerName": CONTAINER,
+                    "operator": "In",
+                    "values": [EXIT_KILLED],
+                },
+            },
         ]
     }
 
@@ -192,7 +205,9 @@ def pod_failure_policy() -> dict[str, Any]:
 STEP_RESOURCES = frozenset({"cpu", "memory", "ephemeral-storage"})
 
 
-def _resources(spec: LOOCVRunSpec, defaults: JobDefaults, step: str) -> dict[str, Any]:
+def _resources(
+    spec: LOOCVRunSpec, defaults: JobDefaults, step: str, memory: str | None = None
+) -> dict[str, Any]:
     requests = dict(spec.execution.resources.requests or {})
     limits = dict(spec.execution.resources.limits or {})
     if step != STEP_TRAIN:
@@ -201,6 +216,8 @@ def _resources(spec: LOOCVRunSpec, defaults: JobDefaults, step: str) -> dict[str
     named = set(requests) | set(limits)
     requests.update((k, v) for k, v in defaults.default_requests if k not in named and v)
     limits.update((k, v) for k, v in defaults.default_limits if k not in named and v)
+    if memory:  # raised after an OOM kill: the pod is known to need more than the old limit
+        requests["memory"] = limits["memory"] = memory
     out: dict[str, Any] = {}
     if requests:
         out["requests"] = requests
@@ -216,8 +233,11 @@ def build_job(
     order: JobOrder,
     defaults: JobDefaults,
     suspend: bool = False,
+    memory: str | None = None,
 ) -> dict[str, Any]:
-    """The trainer Job that runs ``loocv train --plan <plan_uri> --batch <n>``."""
+    """The trainer Job that runs ``loocv train --plan <plan_uri> --batch <n>``; ``memory``
+    (the run's raised limit after an OOM kill, plan.json's ``oom.memory``) replaces the memory
+    request and limit."""
     return _job(
         run,
         spec,
@@ -236,6 +256,7 @@ def build_job(
             ANNOTATION_PREEMPTIONS: str(order.preemptions_before),
         },
         suspend=suspend,
+        memory=memory,
     )
 
 
@@ -273,6 +294,7 @@ def _job(
     args: list[str],
     annotations: Mapping[str, str],
     suspend: bool,
+    memory: str | None = None,
 ) -> dict[str, Any]:
     execution = spec.execution
     labels = {
@@ -301,7 +323,7 @@ def _job(
         "volumeMounts": [{"name": TMP_VOLUME, "mountPath": "/tmp"}],
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
-    resources = _resources(spec, defaults, labels.get(LABEL_STEP, STEP_TRAIN))
+    resources = _resources(spec, defaults, labels.get(LABEL_STEP, STEP_TRAIN), memory)
     if resources:
         container["resources"] = resources
     pod_spec: dict[str, Any] = {

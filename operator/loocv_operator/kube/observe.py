@@ -15,6 +15,8 @@ from typing import Any
 from .jobs import (
     ANNOTATION_FAILURES,
     ANNOTATION_PREEMPTIONS,
+    CONTAINER,
+    EXIT_KILLED,
     LABEL_ATTEMPT,
     LABEL_BATCH,
     LABEL_STEP,
@@ -46,6 +48,7 @@ class ObservedJob:
     preemptions_before: int = 0
     started: float | None = None  # status.startTime (set once the Job is unsuspended)
     completed: float | None = None  # status.completionTime (a succeeded Job only)
+    memory_limit: str | None = None  # the trainer container's memory limit (OOM remediation)
 
     @property
     def wall_seconds(self) -> float | None:
@@ -103,7 +106,8 @@ def observe_job(job: Mapping[str, Any]) -> ObservedJob | None:
         finished = FINISHED_FAILED
         reason = str(failed.get("reason") or "")
         message = f"{reason}: {failed.get('message') or ''}".strip(": ")
-        if reason == "PodFailurePolicy" and "FailJob" in str(failed.get("message") or ""):
+        said = str(failed.get("message") or "")
+        if reason == "PodFailurePolicy" and "FailJob" in said and not _killed(said):
             failure = FAILURE_INVALID_INPUT
         elif reason == "DisruptionTarget" or _true_condition(job, "DisruptionTarget"):
             failure = FAILURE_DISRUPTED
@@ -122,7 +126,26 @@ def observe_job(job: Mapping[str, Any]) -> ObservedJob | None:
         preemptions_before=_int(annotations.get(ANNOTATION_PREEMPTIONS)),
         started=_timestamp((job.get("status") or {}).get("startTime")),
         completed=_timestamp((job.get("status") or {}).get("completionTime")),
+        memory_limit=_memory_limit(job),
     )
+
+
+def _killed(message: str) -> bool:
+    """The Job controller's message names the exit code that matched the FailJob rule."""
+    return f"exit code {EXIT_KILLED}" in message
+
+
+def _memory_limit(job: Mapping[str, Any]) -> str | None:
+    return _container_memory(((job.get("spec") or {}).get("template") or {}).get("spec") or {})
+
+
+def _container_memory(pod_spec: Mapping[str, Any]) -> str | None:
+    """The trainer container's memory limit in a pod spec."""
+    for container in pod_spec.get("containers") or []:
+        if container.get("name") == CONTAINER:
+            limit = ((container.get("resources") or {}).get("limits") or {}).get("memory")
+            return None if limit is None else str(limit)
+    return None
 
 
 @dataclass(frozen=True)
@@ -136,6 +159,8 @@ class ObservedPod:
     # code, and termination message (the trainer's last word, or its log tail).
     terminated: tuple[str, int, str] | None = None
     step: str = STEP_TRAIN
+    attempt: int = -1
+    memory_limit: str | None = None  # the trainer container's (what an OOM kill hit)
 
 
 def observe_pod(pod: Mapping[str, Any]) -> ObservedPod | None:
@@ -182,4 +207,6 @@ def observe_pod(pod: Mapping[str, Any]) -> ObservedPod | None:
         waiting=waiting,
         unschedulable=unschedulable,
         terminated=terminated,
+        attempt=_int(labels.get(LABEL_ATTEMPT), -1),
+        memory_limit=_container_memory(pod.get("spec") or {}),
     )

@@ -127,5 +127,6 @@ def view_of(
         unschedulable=progress.unschedulable,
         batching=plan.batching.to_json(),
         baseline=report.baseline if report is not None else None,
+        oom=plan.oom,  # what was done about OOM-killed pods (plan.json's log)
     )
     return with_admission(view, progress.admission, run.ref.namespace)

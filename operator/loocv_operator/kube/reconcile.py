@@ -77,7 +77,10 @@ def decide(
     suspended: bool = False,
     queue_managed: bool = False,
     halted_by: str | None = None,
+    remedied: Collection[int] = (),
 ) -> Decision:
+    """``remedied``: batches whose newest attempt was OOM-killed and has been remedied (memory
+    raised or batch split, kube/oom.py): resubmitted without counting as a failure."""
     latest = latest_attempts(j for j in jobs if 0 <= j.batch < n_batches)
     active = [j for j in latest.values() if j.finished is None]
     retries: list[JobOrder] = []
@@ -100,6 +103,11 @@ def decide(
             new.append(batch)
             continue
         if job.finished is None:
+            continue
+        if batch in remedied:
+            retries.append(
+                JobOrder(batch, job.attempt + 1, job.failures_before, job.preemptions_before)
+            )
             continue
         if job.finished == FINISHED_SUCCEEDED:  # exit 0 but folds missing: a real failure
             failure, message = "", f"Job {job.name} succeeded but wrote no result for some folds"

@@ -46,6 +46,7 @@ from .observe import (
     observe_job,
     observe_pod,
 )
+from .oom import remedied
 from .plans import SPEC_OBJECT, planned_message, stored_plan
 from .progress import Progress, progress_of, view_of
 from .reconcile import Decision, Limits, decide
@@ -255,6 +256,8 @@ class RunService:
         if probe_done(plan, results.tally):
             self._size(run, plan, trainers)
             plan = run.plan
+        if full:  # OOM kills: raise the memory, split the batch or fail the fold (oom.py)
+            plan = self.acts.remedy_oom(run, plan, trainers, pods)
         # Kueue (kube/kueue.py): a queued run reads its Workloads every pass.
         admission = kueue.read_admission(
             plan.spec.execution.queue_name,
@@ -310,6 +313,7 @@ class RunService:
             suspended=run.suspend,
             queue_managed=bool(plan.spec.execution.queue_name),
             halted_by=run.stop.message if run.stop else None,
+            remedied=remedied(plan.oom, trainers),  # OOM-killed, remedied: not a failure
         )
         if run.stop is None and (stop := trainer_stop(decision, pods)) is not None:
             run.stop = stop

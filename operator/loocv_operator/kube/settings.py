@@ -45,6 +45,9 @@ class Settings:
     trainer_cpu_request: str = "500m"
     trainer_memory_request: str = "512Mi"
     trainer_memory_limit: str = "2Gi"
+    # An OOM-killed trainer pod is resubmitted with twice its memory, up to this (request and
+    # limit); at the cap its batch is split instead (kube/oom.py). "" never raises memory.
+    trainer_memory_cap: str = "8Gi"
 
     @property
     def allowlist(self) -> tuple[str, ...]:
@@ -152,6 +155,12 @@ def parser() -> argparse.ArgumentParser:
             help=f"trainer containers' {flag.replace('-', ' ')} where a run names none for that "
             f"resource (env {env}, default {default}; '' for none)",
         )
+    p.add_argument(
+        "--trainer-memory-cap",
+        help="an OOM-killed trainer pod is resubmitted with twice its memory up to this cap, "
+        "then its batch is split (env LOOCV_TRAINER_MEMORY_CAP, default "
+        f"{Settings.trainer_memory_cap}; '' never raises memory)",
+    )
     return p
 
 
@@ -219,6 +228,12 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             env,
             "LOOCV_TRAINER_MEMORY_LIMIT",
             defaults.trainer_memory_limit,
+        ),
+        trainer_memory_cap=_quantity(
+            args.trainer_memory_cap,
+            env,
+            "LOOCV_TRAINER_MEMORY_CAP",
+            defaults.trainer_memory_cap,
         ),
     )
     _check(settings)

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from ..gate import GateVerdict, missing_text
+from ..oomlog import ACTION_SPLIT, OomLog
 from . import conditions as cond
 
 MAX_WORST_SAMPLES = 10
@@ -117,6 +118,16 @@ class BatchingStatus(_Wire):
     message: Annotated[str, Field(max_length=1024)] | None = None
 
 
+class OomStatus(_Wire):
+    """What the operator did about OOM-killed trainer pods (kube/oom.py)."""
+
+    killed: NonNegative = Field(default=0, description="trainer pods OOM-killed and handled")
+    memory: str | None = Field(default=None, description="the raised memory limit of the Jobs")
+    splits: NonNegative = Field(default=0, description="batches split in two")
+    failed_folds: NonNegative = Field(default=0, description="folds OOM-killed alone at the cap")
+    message: Annotated[str, Field(max_length=1024)] | None = None
+
+
 class BaselineStatus(_Wire):
     """The comparison with ``gate.baseline``: b regressions (baseline right, this run wrong),
     c improvements, the one-sided exact McNemar p-value and the run compared with."""
@@ -159,6 +170,7 @@ class LOOCVRunStatus(_Wire):
     results_uri: str | None = None
     fast_path: str | None = Field(default=None, description="how folds were computed")
     batching: BatchingStatus | None = None
+    oom: OomStatus | None = None
     baseline: BaselineStatus | None = None
     conditions: Annotated[list[Condition], Field(max_length=MAX_CONDITIONS)] = Field(
         default_factory=list,
@@ -192,6 +204,7 @@ class RunView:
     baseline: Mapping[str, Any] | None = None  # compare.gate.BaselineVerdict.to_json()
     awaiting_admission: str | None = None  # Jobs wait for Kueue (admission.waiting_message)
     queue_missing: str | None = None  # the run's LocalQueue does not exist (Kueue says so)
+    oom: OomLog | None = None  # the plan's OOM remediation so far
 
 
 def _finite(value: Any) -> float | None:
@@ -370,6 +383,7 @@ def build_status(
         results_uri=view.results_uri,
         fast_path=fast_path_of(view.summary),
         batching=batching_of(view.batching),
+        oom=oom_of(view.oom),
         baseline=baseline_of(view.baseline) if view.finished else None,
         conditions=[Condition.model_validate(c) for c in conditions],
     )
@@ -385,6 +399,18 @@ def batching_of(batching: Mapping[str, Any] | None) -> BatchingStatus | None:
     for key in ("perFoldSeconds", "podOverheadSeconds"):
         data[key] = _finite(data.get(key))
     return BatchingStatus.model_validate(data)
+
+
+def oom_of(log: OomLog | None) -> OomStatus | None:
+    if not log:
+        return None
+    return OomStatus(
+        killed=len(log.steps),
+        memory=log.memory,
+        splits=log.count(ACTION_SPLIT),
+        failed_folds=log.failed_folds(),
+        message=log.summary()[:1024],
+    )
 
 
 def baseline_of(baseline: Mapping[str, Any] | None) -> BaselineStatus | None:

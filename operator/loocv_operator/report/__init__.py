@@ -81,6 +81,8 @@ def build_report(plan: Plan, summary: SummaryLike, verdict: GateVerdict) -> dict
         "generatedAt": _now(),
         "trainerVersions": sorted(str(v) for v in versions),
     }
+    if plan.oom:  # what the operator did about OOM-killed pods
+        report["oom"] = {"summary": plan.oom.summary(), **plan.oom.to_json()}
     safe: dict[str, Any] = _json_safe(report)
     return safe
 

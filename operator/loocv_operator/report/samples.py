@@ -180,6 +180,7 @@ def execution(plan: Plan, summary: RunSummary, versions: dict[str, str]) -> str:
             ["computed by", "folds"], [[td(e(p)), tdn(n)] for p, n in paths.items()], numeric=(1,)
         ),
         f'<p class="meta">batching: {e(plan.batching.message or plan.batching.mode)}</p>',
+        *_oom_lines(plan),
         table(
             ["trainer version", "folds"],
             [[td(e(v)), tdn(n)] for v, n in trainers.items()],
@@ -208,3 +209,11 @@ def manifest(plan: Plan) -> str:
         f"{e(plan.dataset_digest)}</p>",
         f"<details><summary>spec (JSON)</summary><pre>{e(spec)}</pre></details>",
     )
+
+
+def _oom_lines(plan: Plan) -> list[str]:
+    """What the operator did about OOM-killed pods (plan.json's oom log), one line a step."""
+    if not plan.oom:
+        return []
+    steps = "".join(f"<li>{e(step.message())}</li>" for step in plan.oom.steps)
+    return [f'<p class="meta">out of memory: {e(plan.oom.summary())}</p><ul>{steps}</ul>']

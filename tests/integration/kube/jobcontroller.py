@@ -27,6 +27,8 @@ from typing import Any
 
 from kubernetes import client as k8s
 
+from loocv_operator.kube.oom import memory_bytes
+
 MERGE = "application/merge-patch+json"
 KILLED = 137
 
@@ -43,12 +45,15 @@ class Fault:
     ``kill``: every pod is killed (exit 137, e.g. OOM): a real failure.
     ``exit_code``: every pod exits with this code without running (2: invalid input).
     ``hold``: the Job stays active until released (the test decides when it ends).
+    ``oom_below``: a pod whose memory limit is under this many bytes is OOM-killed (exit
+    137, reason OOMKilled, as the kubelet reports it); with enough memory the trainer runs.
     """
 
     preempt: int = 0
     kill: bool = False
     exit_code: int | None = None
     hold: bool = False
+    oom_below: int | None = None
 
 
 @dataclass
@@ -93,6 +98,17 @@ def matching_rule(
             if (on_codes.get("operator") == "In") == hit:
                 return str(rule["action"])
     return None
+
+
+def _rule_index(
+    policy: Mapping[str, Any] | None, exit_code: int, conditions: list[str], container: str
+) -> int:
+    """The index of the first matching rule, as the Job controller's message names it."""
+    rules = list((policy or {}).get("rules") or [])
+    for i in range(len(rules)):
+        if matching_rule({"rules": [rules[i]]}, exit_code, conditions, container):
+            return i
+    return -1
 
 
 @dataclass
@@ -191,6 +207,14 @@ class JobController:
             return fault.exit_code, []
         return None
 
+    @staticmethod
+    def _oom_killed(job: Mapping[str, Any], fault: Fault | None) -> bool:
+        if fault is None or fault.oom_below is None:
+            return False
+        container = job["spec"]["template"]["spec"]["containers"][0]
+        limit = memory_bytes(((container.get("resources") or {}).get("limits") or {}).get("memory"))
+        return limit is None or limit < fault.oom_below
+
     def _run_trainer(self, record: JobRecord, job: Mapping[str, Any], run: PodRun) -> None:
         container = job["spec"]["template"]["spec"]["containers"][0]
         env = {**self._env(record.namespace, container.get("env") or []), **self.extra_env}
@@ -231,6 +255,9 @@ class JobController:
         if simulated is not None:
             self._finish_pod(record, job, *simulated)
             return
+        if self._oom_killed(job, fault):
+            self._finish_pod(record, job, KILLED, [], reason="OOMKilled")
+            return
         if run.process is None:
             if fault is None or not fault.hold or record.name in self.released:
                 self._run_trainer(record, job, run)
@@ -240,7 +267,12 @@ class JobController:
             self._finish_pod(record, job, exit_code, [])
 
     def _finish_pod(
-        self, record: JobRecord, job: Mapping[str, Any], exit_code: int, conditions: list[str]
+        self,
+        record: JobRecord,
+        job: Mapping[str, Any],
+        exit_code: int,
+        conditions: list[str],
+        reason: str | None = None,
     ) -> None:
         run = record.running
         assert run is not None
@@ -248,7 +280,7 @@ class JobController:
         phase = "Succeeded" if exit_code == 0 else "Failed"
         terminated: dict[str, Any] = {
             "exitCode": exit_code,
-            "reason": "Completed" if exit_code == 0 else "Error",
+            "reason": reason or ("Completed" if exit_code == 0 else "Error"),
         }
         message = self._termination_message(job, run, exit_code)
         if message:
@@ -306,11 +338,12 @@ class JobController:
             self._patch_job_status(record, {"active": 0, "ready": 0})
             return  # a new pod next pass, not counted
         if action == "FailJob":
+            index = _rule_index(spec.get("podFailurePolicy"), exit_code, conditions, "trainer")
             self._fail(
                 record,
                 "PodFailurePolicy",
                 f"Container trainer for pod {record.namespace}/{run.name} failed with "
-                f"exit code {exit_code} matching FailJob rule at index 1",
+                f"exit code {exit_code} matching FailJob rule at index {index}",
             )
             return
         record.counted_failures += 1

@@ -119,9 +119,10 @@ def test_a_failing_job_is_resubmitted_then_given_up_with_results_incomplete(
     assert status["jobs"]["retried"] == 1 and status["jobs"]["givenUp"] == 1
     names = sorted(e.name for e in job_creations(cluster.log, namespace) if e.status == 201)
     assert [n.rsplit("-", 2)[-2:] for n in names] == [["b0", "r0"], ["b1", "r0"], ["b1", "r1"]]
-    # backoffLimit = retries = 1: two pods per attempt of batch 1
+    # exit 137 (SIGKILL) fails the Job at once (podFailurePolicy FailJob), whatever its
+    # backoffLimit: one pod per attempt of batch 1, the operator resubmitting
     batch1 = [r for (ns, n), r in controller.records.items() if ns == namespace and "-b1-" in n]
-    assert [r.pods for r in batch1] == [2, 2]
+    assert [r.pods for r in batch1] == [1, 1]
 
     location = RunLocation(namespace, "flaky", created["metadata"]["uid"])
     results = load_results(open_store(s3_prefix), location)
@@ -129,9 +130,58 @@ def test_a_failing_job_is_resubmitted_then_given_up_with_results_incomplete(
     assert [r.index for r in failed] == [5, 6, 7, 8, 9]
     assert {r.error.type for r in failed if r.error} == {"RetriesExhausted"}
     assert [s.row for r in failed for s in r.samples] == [70, 100, 110, 120, 130]
-    reasons = {e["reason"] for e in events(cluster.log, namespace)}
-    assert {"Resubmitted", "BatchGivenUp", "ResultsIncomplete"} <= reasons
+    # the final Events follow the final status write: on a loaded machine, a moment later
+    wait_for(
+        "the Resubmitted, BatchGivenUp and ResultsIncomplete Events",
+        lambda: (
+            {"Resubmitted", "BatchGivenUp", "ResultsIncomplete"}
+            <= {e["reason"] for e in events(cluster.log, namespace)}
+        ),
+        30,
+        process,
+    )
     assert max_active_jobs(cluster.log, namespace) <= 2
+
+
+def test_an_oom_killed_batch_is_resubmitted_with_more_memory_and_completes(
+    api: k8s.ApiClient,
+    cluster: Cluster,
+    operator: Callable[..., OperatorProcess],
+    controller: JobController,
+    faults: dict[int, Fault],
+    namespace: str,
+    s3_prefix: str,
+) -> None:
+    """Batch 1 needs more than 256Mi: its pod is OOM-killed (reason OOMKilled, 137); the
+    operator raises the run's memory to 512Mi (twice, under its 1Gi cap) and resubmits it
+    without counting a failure; the run completes with every fold, and says so."""
+    faults[1] = Fault(oom_below=300 * 2**20)
+    process = operator("--trainer-memory-cap", "1Gi")
+    spec = small_spec(resources={"limits": {"memory": "256Mi"}})
+    created = create_run(api, manifest("hungry", namespace, spec))
+    run = wait_condition(api, namespace, "hungry", "Complete", process, timeout=240)
+    status = run["status"]
+
+    assert status["folds"]["succeeded"] == 10 and status["folds"]["failed"] == 0
+    assert status["jobs"]["retried"] == 0 and status["jobs"]["givenUp"] == 0
+    assert status["oom"] == {
+        "killed": 1,
+        "memory": "512Mi",
+        "splits": 0,
+        "failedFolds": 0,
+        "message": "1 OOM-killed pods; memory raised to 512Mi",
+    }
+    names = sorted(e.name for e in job_creations(cluster.log, namespace) if e.status == 201)
+    assert [n.rsplit("-", 2)[-2:] for n in names] == [["b0", "r0"], ["b1", "r0"], ["b1", "r1"]]
+    retry = k8s.BatchV1Api(api).read_namespaced_job(names[-1], namespace)
+    resources = retry.spec.template.spec.containers[0].resources
+    assert resources.limits["memory"] == resources.requests["memory"] == "512Mi"
+    said = {e["reason"]: e["message"] for e in events(cluster.log, namespace)}
+    assert "OOM-killed at 256Mi" in said["MemoryRaised"], said
+    assert "memory limit of 256Mi" in said["OOMKilled"], said
+    location = RunLocation(namespace, "hungry", created["metadata"]["uid"])
+    plan = open_store(s3_prefix).get(location.plan)
+    assert b'"oom"' in plan and b'"memory":"512Mi"' in plan
 
 
 def test_the_trainers_invalid_input_exit_code_is_not_retried_and_fails_the_run(

@@ -116,6 +116,10 @@ def test_the_trainer_runs_the_plan_batch_with_the_contracted_exit_codes(
                 "action": "FailJob",
                 "onExitCodes": {"containerName": "trainer", "operator": "In", "values": [2]},
             },
+            {  # an OOM kill (SIGKILL): the operator remediates it, not the Job's back-off
+                "action": "FailJob",
+                "onExitCodes": {"containerName": "trainer", "operator": "In", "values": [137]},
+            },
         ]
     }
 
@@ -266,13 +270,35 @@ def _job(conditions: list[dict[str, str]], **extra: Any) -> dict[str, Any]:
             FAILURE_INVALID_INPUT,
         ),
         (
+            [
+                {
+                    "type": "Failed",
+                    "status": "True",
+                    "reason": "PodFailurePolicy",
+                    "message": "Container trainer for pod x failed with exit code 137 "
+                    "matching FailJob rule at index 2",
+                }
+            ],
+            FINISHED_FAILED,
+            FAILURE_ERROR,
+        ),
+        (
             [{"type": "Failed", "status": "True", "reason": "DisruptionTarget"}],
             FINISHED_FAILED,
             FAILURE_DISRUPTED,
         ),
         ([{"type": "Failed", "status": "False"}], None, None),
     ],
-    ids=["running", "suspended", "complete", "backoff", "invalid-input", "disrupted", "not-failed"],
+    ids=[
+        "running",
+        "suspended",
+        "complete",
+        "backoff",
+        "invalid-input",
+        "killed",
+        "disrupted",
+        "not-failed",
+    ],
 )
 def test_observe_job(
     conditions: list[dict[str, str]], finished: str | None, failure: str | None
@@ -395,3 +421,43 @@ def test_planner_and_report_pods_never_hold_the_trainers_gpus(
     }
     trainer = job(run, defaults, execution={"resources": resources})
     assert container(trainer)["resources"]["limits"]["nvidia.com/gpu"] == 1
+
+
+def test_raised_memory_replaces_the_memory_request_and_limit_only(run: RunLocation) -> None:
+    """After an OOM kill the run's Jobs get the raised memory as request and limit (the pod
+    is known to need more than the old limit); other resources stay as they were."""
+    defaults = JobDefaults(
+        image="img",
+        default_requests=(("cpu", "500m"), ("memory", "512Mi")),
+        default_limits=(("memory", "2Gi"),),
+    )
+    order = JobOrder(batch=3, attempt=2, folds=(1, 2))
+    spec = spec_of(execution={"resources": {"limits": {"nvidia.com/gpu": 1}}})
+    body = build_job(run, spec, PLAN, order, defaults, memory="4096Mi")
+    assert container(body)["resources"] == {
+        "requests": {"cpu": "500m", "memory": "4096Mi"},
+        "limits": {"nvidia.com/gpu": 1, "memory": "4096Mi"},
+    }
+    seen = observe_job(body)
+    assert seen is not None and seen.memory_limit == "4096Mi"
+    plain = observe_job(build_job(run, spec_of(), PLAN, order, JobDefaults(image="img")))
+    assert plain is not None and plain.memory_limit is None
+
+
+def test_observe_pod_reads_the_attempt_and_the_memory_limit_it_had() -> None:
+    pod = observe_pod(
+        {
+            "metadata": {"name": "p", "labels": {"loocv.dev/batch": "2", "loocv.dev/attempt": "1"}},
+            "spec": {
+                "containers": [{"name": "trainer", "resources": {"limits": {"memory": "1Gi"}}}]
+            },
+            "status": {
+                "containerStatuses": [
+                    {"state": {"terminated": {"reason": "OOMKilled", "exitCode": 137}}}
+                ]
+            },
+        }
+    )
+    assert pod is not None
+    assert (pod.batch, pod.attempt, pod.memory_limit) == (2, 1, "1Gi")
+    assert pod.terminated == ("OOMKilled", 137, "")

@@ -133,3 +133,28 @@ def test_only_the_newest_attempt_counts_and_foreign_batches_are_ignored() -> Non
     decision = decide(2, set(), jobs, LIMITS)
     assert decision.create == (JobOrder(1),)
     assert decision.active == 2 and decision.retried == 1
+
+
+def test_a_remedied_oom_kill_is_resubmitted_without_counting_as_a_failure() -> None:
+    """kube/oom.py raised the memory or split the batch: the next attempt keeps the counters
+    (so max_resubmits is not spent on OOM kills); an unremedied failure still counts."""
+    jobs = [
+        failed(0, FAILURE_ERROR, attempt=2, failures_before=2),  # would be given up
+        failed(1, FAILURE_ERROR, attempt=0),
+    ]
+    decision = decide(3, set(), jobs, LIMITS, remedied={0})
+    assert decision.give_up == ()
+    assert decision.create[0] == JobOrder(0, 3, 2, 0)
+    assert decision.create[1] == JobOrder(1, 1, 1, 0)
+    assert decision.create[2] == JobOrder(2)
+    assert decision.retried == 3  # 2 before (batch 0) + 1 new (batch 1): batch 0's kill is not
+
+
+def test_a_remedied_batch_of_a_halted_run_is_given_up_not_resubmitted() -> None:
+    jobs = [failed(0, FAILURE_ERROR), failed(1, FAILURE_INVALID_INPUT)]
+    decision = decide(2, set(), jobs, LIMITS, remedied={0})
+    assert decision.create == ()
+    assert [(g.batch, g.reason) for g in decision.give_up] == [
+        (1, GIVE_UP_INVALID),
+        (0, GIVE_UP_HALTED),
+    ]

@@ -100,3 +100,11 @@ def test_trainer_default_resources_from_flags_environment_or_defaults() -> None:
     assert settings.trainer_memory_limit == ""  # set but empty: no default limit
     with pytest.raises(SystemExit, match="LOOCV_TRAINER_MEMORY_LIMIT"):
         load(["--trainer-memory-limit", "lots"], env={})
+
+
+def test_the_oom_memory_cap_from_flag_environment_or_default() -> None:
+    assert load([], env={}).trainer_memory_cap == "8Gi"
+    assert load([], env={"LOOCV_TRAINER_MEMORY_CAP": "16Gi"}).trainer_memory_cap == "16Gi"
+    assert load(["--trainer-memory-cap", ""], env={}).trainer_memory_cap == ""  # never raise
+    with pytest.raises(SystemExit, match="LOOCV_TRAINER_MEMORY_CAP"):
+        load(["--trainer-memory-cap", "a lot"], env={})
