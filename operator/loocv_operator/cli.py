@@ -11,6 +11,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,7 @@ from .spec import LOOCVRun, ManifestError
 if TYPE_CHECKING:
     from .plan import Plan
     from .store import Store
+    from .usage import Prices
 
 DEFAULT_OUT = "loocv-results"
 
@@ -44,6 +46,12 @@ def _add_allow(parser: argparse.ArgumentParser) -> None:
         help="also admit estimators under this module prefix (admin setting; the default "
         "allowlist is sklearn, extended by LOOCV_ESTIMATOR_ALLOWLIST)",
     )
+
+
+PRICE_HELP = (
+    "estimate the cost: core-hour=N,gpu-hour=N,gib-hour=N (any of them; locally the CPU "
+    "seconds count as core-seconds)"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--workers", type=int, default=None, help="worker processes (default: cores)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--price", help="--local: " + PRICE_HELP)
     _add_allow(run)
 
     validate = sub.add_parser("validate", help="check a manifest offline, field by field")
@@ -91,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="rebuild the report from stored fold results")
     report.add_argument("run_dir", help="the run's directory (holding plan.json), path or s3://")
     report.add_argument("--endpoint", help="S3 endpoint (else LOOCV_S3_ENDPOINT)")
+    report.add_argument("--price", help=PRICE_HELP + ", with the usage the run stored")
 
     compare = sub.add_parser(
         "compare", help="compare two finished runs of the same data, sample by sample"
@@ -190,7 +200,9 @@ def _run_one(args: argparse.Namespace, run: LOOCVRun) -> tuple[int, Store | None
     from .local import default_workers, execute, prepare
     from .preflight import singleton_classes
     from .store import open_store, retry_notices
+    from .usage import ProcessClock
 
+    _prices(args)  # a bad --price is refused before any fold
     storage = run.spec.storage
     store = open_store(args.out or storage.uri or DEFAULT_OUT, storage.endpoint, storage.region)
     from .tracking.mlflow import require
@@ -225,6 +237,7 @@ def _run_one(args: argparse.Namespace, run: LOOCVRun) -> tuple[int, Store | None
             file=sys.stderr,
             mininterval=0.1 if sys.stderr.isatty() else 5.0,
         )
+        clock = ProcessClock.start()  # usage.py: this process' and its workers' CPU time
         with bar:
             try:
                 outcome = execute(plan, runner, store, workers, progress=bar.update)
@@ -248,8 +261,10 @@ def _run_one(args: argparse.Namespace, run: LOOCVRun) -> tuple[int, Store | None
                 raise
         if outcome.skipped:
             print(f"resumed: {outcome.skipped} folds were already stored", file=sys.stderr)
-        context = SummaryContext(run.metadata.name, run.spec, reused=outcome.skipped)
-        return _finish(store, plan, context), store, plan
+        context = SummaryContext(
+            run.metadata.name, run.spec, reused=outcome.skipped, usage=clock.usage()
+        )
+        return _finish(store, plan, context, _prices(args)), store, plan
 
 
 def _run_cluster(args: argparse.Namespace) -> int:
@@ -311,7 +326,13 @@ def _warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
-def _finish(store: Store, plan: Plan, context: SummaryContext) -> int:
+def _prices(args: argparse.Namespace) -> Prices | None:
+    from .usage import parse_prices
+
+    return parse_prices(getattr(args, "price", None))
+
+
+def _finish(store: Store, plan: Plan, context: SummaryContext, prices: Prices | None = None) -> int:
     """Aggregate what is stored, judge the gate, write the report, print the summary."""
     from .console import render_summary
     from .gate import evaluate_gate
@@ -319,8 +340,12 @@ def _finish(store: Store, plan: Plan, context: SummaryContext) -> int:
     from .metrics import summarize
     from .outcome import outcome_of
     from .report import write_report
+    from .usage import finished_usage
 
     results = load_results(store, plan.location)
+    # what the run used (usage.py): measured here, or as stored by the run (`loocv report`)
+    usage = finished_usage(store, plan, results, context.usage, prices)
+    context = replace(context, usage=usage)
     summary = summarize(plan, results)
     verdict = evaluate_gate(plan.spec.gate, summary)
     from .compare.gate import combine, judge_run, record_baseline
@@ -329,7 +354,7 @@ def _finish(store: Store, plan: Plan, context: SummaryContext) -> int:
     baseline = judge_run(store, plan, results, storage.endpoint)
     if baseline is not None:
         verdict = combine(verdict, baseline)
-    artifacts = write_report(store, plan, results, summary, verdict)
+    artifacts = write_report(store, plan, results, summary, verdict, usage=usage)
     if baseline is not None:
         record_baseline(store, plan.location.artifact("report.json"), baseline)
     print(render_summary(context, summary, verdict, artifacts))
@@ -423,7 +448,7 @@ def _report(args: argparse.Namespace) -> int:
             raise InvalidInput(run_dir, f"expected a directory ending in {suffix}")
         root = run_dir[: -len(suffix)] or "."
         context = SummaryContext(plan.location.name, plan.spec)
-        return _finish(open_store(root, args.endpoint), plan, context)
+        return _finish(open_store(root, args.endpoint), plan, context, _prices(args))
 
 
 if __name__ == "__main__":

@@ -8,11 +8,14 @@ succeeded says so instead of printing empty numbers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .describe import run_text
 from .gate import GateVerdict, missing_text
 from .spec import LOOCVRunSpec
+
+if TYPE_CHECKING:
+    from .usage import Usage
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,7 @@ class SummaryContext:
     name: str
     spec: LOOCVRunSpec
     reused: int = 0  # folds found stored by an earlier run with the same determinants
+    usage: Usage | None = None  # what the run used (usage.py)
 
 
 def _num(value: Any, digits: int = 4) -> str:
@@ -96,6 +100,8 @@ def render_summary(
     paths = summary.get("paths") or {}
     if paths:
         rows.append(("computed by", ", ".join(f"{p} ({n})" for p, n in sorted(paths.items()))))
+    if context.usage is not None:
+        rows += context.usage.rows()
     if not verdict.evaluated:
         rows.append(("gate", "none"))
     else:

@@ -37,6 +37,7 @@ from .datasets import Dataset, load_dataset
 from .errors import EXIT_ERROR, EXIT_INVALID, EXIT_OK, InvalidInput, StoreError
 from .estimators import allowlist_from_env, build_estimator
 from .fastpaths import find_fast_path
+from .fastpaths.timing import with_brute_force_timing
 from .folds import Fold
 from .ledger import stored_indices
 from .outcome import error_shape
@@ -350,6 +351,8 @@ def fast_pass(
     pending = [i for i in indices if i not in done]
     skipped = len(indices) - len(pending)
     fast = runner.run_fast([plan.folds[i] for i in pending]) if runner.fast else {}
+    if fast:  # a few folds timed by brute force too: what the fast path saved (usage.py)
+        fast = with_brute_force_timing(runner, fast)
     for index in pending:
         if index in fast:
             writer.add(fast[index])

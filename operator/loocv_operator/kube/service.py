@@ -40,6 +40,8 @@ from ..results import NOT_RUN_PATH, FoldError, FoldResult, SampleResult, to_pyth
 from ..segments import OPERATOR_ATTEMPT, SegmentWriter
 from ..spec import LOOCVRunSpec, ManifestError, parse_spec
 from ..store import RunLocation, Store, retry_notices
+from ..usage import Usage
+from .accounting import RunAccounting, budget_of, reopened_status
 from .events import build_event
 from .jobs import (
     FINISHED_FAILED,
@@ -71,6 +73,7 @@ from .status import (
 )
 from .stores import StoreCache
 from .telemetry import Telemetry
+from .usage import BUDGET_REASON
 
 log = logging.getLogger("loocv.operator")
 PROBE_COMPLETION_GRACE = 60.0  # seconds to wait for the probe Job's completionTime
@@ -114,6 +117,7 @@ class RunState:
     last_full: float = float("-inf")  # the last pass that read the store and the pods
     finished_jobs: set[str] = field(default_factory=set)  # seen finished by a full pass
     waiting: bool = True  # batches wait for a Job slot (or the probe): poll often
+    accounting: RunAccounting | None = None  # usage and budget (kube/accounting.py)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -212,6 +216,11 @@ class RunService:
         ref = run_ref(body)
         generation = _meta(body).get("generation")
         status = dict(body.get("status") or {})
+        # A run stopped by its budget, now raised, goes on (kube/accounting.py).
+        reopened = reopened_status(body, self.now()) if is_terminal(status) else None
+        if reopened is not None:
+            status = self._write_status(ref, status, reopened)
+            self._event(ref, "Normal", "BudgetRaised", "the run goes on from the folds it kept")
         if is_terminal(status):
             self._restamp(ref, status, generation)
             self._phases[ref.uid] = str(status.get("phase") or "Failed")
@@ -326,6 +335,7 @@ class RunService:
             aggregator=Aggregator(plan.task, plan.classes, plan.n_folds),
             dataset=dataset,
         )
+        self._accounting(state).budget = spec.execution.budget  # the current, mutable one
         return state
 
     @staticmethod
@@ -374,7 +384,8 @@ class RunService:
         generation = _meta(body).get("generation")
         if state is None:
             status = dict(body.get("status") or {})
-            if is_terminal(status):
+            # admit() reopens a run stopped by its budget when the budget was raised
+            if is_terminal(status) and reopened_status(body, self.now()) is None:
                 self._restamp(ref, status, generation)
                 return
             self.admit(body)
@@ -387,6 +398,7 @@ class RunService:
             concurrency = execution.get("maxConcurrentJobs")
             if isinstance(concurrency, int) and concurrency >= 1:
                 state.max_concurrent_jobs = concurrency
+            self._accounting(state).budget = budget_of(spec)  # budget is mutable too
             state.last_patch = float("-inf")  # the new generation is written at once
             state.last_full = float("-inf")
         try:
@@ -395,7 +407,7 @@ class RunService:
                     ref,
                     "Warning",
                     "SpecChangeIgnored",
-                    "only spec.suspend and spec.execution.maxConcurrentJobs may change; "
+                    "only spec.suspend, spec.execution.maxConcurrentJobs and budget may change; "
                     "the run goes on with the spec it was planned with",
                 )
         except ManifestError:
@@ -472,11 +484,10 @@ class RunService:
         full = bool(newly_finished) or now - state.last_full >= self.settings.status_interval
         pods: list[ObservedPod] = []
         if full:
-            pods = [
-                p
-                for p in (observe_pod(raw) for raw in self.kube.list_pods(ref.namespace, sel))
-                if p is not None
-            ]
+            raw_pods = self.kube.list_pods(ref.namespace, sel)
+            pods = [p for p in (observe_pod(raw) for raw in raw_pods) if p is not None]
+            # usage: every pod counted once by uid, persisted as pods.json (kube/accounting.py)
+            self._accounting(state).observe(raw_pods, self.now().timestamp())
             self._collect(state)  # after listing Jobs: a Job seen finished has its results
             state.finished_jobs |= newly_finished
             state.last_full = now
@@ -498,6 +509,8 @@ class RunService:
             queue_managed=bool(spec.execution.queue_name),
             halted_by=state.halted or alike,
         )
+        # spec.execution.budget: create only the Jobs it leaves room for (kube/accounting.py)
+        decision = self._accounting(state).within(decision, state.plan, self.now().timestamp())
         if decision.halted and not state.halted:
             state.halted = decision.halted + _trainer_said(pods, decision.halted_batch)
             if decision.halted == alike:
@@ -521,7 +534,8 @@ class RunService:
             self._memory_limit(state),
             lambda type_, reason, message: self._event(ref, type_, reason, message),
         )
-        if len(state.results) >= state.plan.n_folds:
+        # ... or the budget holds Jobs back and none is running: the run ends Failed
+        if len(state.results) >= state.plan.n_folds or self._accounting(state).stops(decision):
             self._finish(state, jobs, decision)
         else:
             self._progress(state, jobs, pods, decision)
@@ -712,6 +726,22 @@ class RunService:
                 state.preempted_pods.add(pod.name)
                 self.telemetry.job_preemptions.labels(state.ref.namespace).inc()
 
+    # ---------------------------------------------------------------- usage
+    def _accounting(self, state: RunState) -> RunAccounting:
+        """The run's usage and budget bookkeeping (kube/accounting.py), made on first use."""
+        if state.accounting is None:
+            state.accounting = RunAccounting(state.store, state.plan, prices=self.settings.prices)
+            shape = build_job(
+                state.ref, state.plan.spec, state.plan_uri, JobOrder(0), self.defaults
+            )
+            state.accounting.set_job_shape(shape)  # the requests every trainer pod makes
+        return state.accounting
+
+    def _usage(self, state: RunState, job_counts: JobCounts) -> Usage:
+        return self._accounting(state).usage(
+            state.results.values(), job_counts.retried, job_counts.preempted, self.now().timestamp()
+        )
+
     # ---------------------------------------------------------------- status
     def _summary(self, state: RunState) -> dict[str, Any] | None:
         if state.aggregator is None or not state.results:
@@ -775,6 +805,8 @@ class RunService:
             waiting=waiting,
             unschedulable=unschedulable,
             batching=state.plan.batching.to_json(),
+            usage=self._usage(state, job_counts).to_json(),  # kube/accounting.py
+            budget_exceeded=self._accounting(state).blocked,
         )
         new = build_status(state.status, view, self.now())
         self._phases[state.ref.uid] = phase_of(view)
@@ -809,10 +841,13 @@ class RunService:
         baseline = judge_run(state.store, plan, results, endpoint)
         if baseline is not None:
             verdict = combine(verdict, baseline)
-        write_report(state.store, plan, results, summary, verdict)
+        folds, job_counts = self._counts(state, jobs, decision, finished=True)
+        usage = self._usage(state, job_counts)  # kube/accounting.py: also usage.json
+        self._accounting(state).write(usage)
+        write_report(state.store, plan, results, summary, verdict, usage=usage)
         if baseline is not None:
             record_baseline(state.store, plan.location.artifact("report.json"), baseline)
-        folds, job_counts = self._counts(state, jobs, decision, finished=True)
+        stopped = self._accounting(state).stopped  # the run ended on its budget
         view = RunView(
             generation=state.generation,
             folds=folds,
@@ -821,10 +856,12 @@ class RunService:
             results_uri=state.store.uri(plan.location.prefix),
             finished=True,
             verdict=verdict,
-            halted=state.halted,
-            halt_reason=state.halt_reason,
+            halted=state.halted or stopped,
+            halt_reason=state.halt_reason if state.halted else BUDGET_REASON,
             batching=state.plan.batching.to_json(),
             baseline=baseline.to_json() if baseline is not None else None,
+            usage=usage.to_json(),
+            budget_exceeded=stopped,
         )
         new = build_status(state.status, view, self.now())
         state.status = self._write_status(state.ref, state.status, new)
@@ -845,7 +882,7 @@ class RunService:
                 f"{state.store.uri(plan.location.artifact('report.html'))}",
             )
         else:
-            self._event(ref, "Warning", "Failed", state.halted or "no fold succeeded")
+            self._event(ref, "Warning", "Failed", state.halted or stopped or "no fold succeeded")
         missing = missing_text(summary)
         if missing or folds.failed:
             detail = missing or f"{folds.failed} of {folds.total} folds failed"
