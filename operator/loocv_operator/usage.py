@@ -167,7 +167,8 @@ class Usage:
         return cls(**{known[k]: v for k, v in data.items() if k in known})
 
     def rows(self) -> list[tuple[str, str]]:
-        """(label, text) lines for the terminal summary and the report."""
+        """(label, text) lines for the terminal summary and the report (labels of at most
+        11 characters: the summary's column stays as wide as "computed by")."""
         rows: list[tuple[str, str]] = []
         if self.executor == "cluster":
             text = f"{self.core_hours:.3f} core-h"
@@ -187,18 +188,18 @@ class Usage:
                     "(this process and its workers)",
                 )
             )
-        rows.append(("fold compute", f"{self.fold_seconds:.2f} s fit + predict"))
+        rows.append(("fold time", f"{self.fold_seconds:.2f} s fit + predict"))
         if self.saved_seconds is not None and self.brute_force_fold_seconds is not None:
             rows.append(
                 (
-                    "fast path saved",
-                    f"~{self.saved_seconds:.2f} s of brute force ({self.fast_path_folds} folds x "
-                    f"{self.brute_force_fold_seconds:.4f} s, timed on "
-                    f"{self.brute_force_samples} folds)",
+                    "saved",
+                    f"~{self.saved_seconds:.2f} s of brute force by the fast path "
+                    f"({self.fast_path_folds} folds x {self.brute_force_fold_seconds:.4f} s, "
+                    f"timed on {self.brute_force_samples} folds)",
                 )
             )
         if self.cost is not None:
-            rows.append(("estimated cost", f"{self.cost:.4g} (prices {self.prices})"))
+            rows.append(("cost", f"~{self.cost:.4g} estimated (prices {self.prices})"))
         return rows
 
 

@@ -91,7 +91,8 @@ def test_the_summary_rows_say_what_was_used() -> None:
     text = dict(cluster.rows())
     assert text["resources"].startswith("2.000 core-h")
     assert text["pods"] == "4 started, 1 retries, 2 preempted"
-    assert text["estimated cost"].startswith("2 (prices core-hour=1")
+    assert text["cost"].startswith("~2 estimated (prices core-hour=1")
+    assert max(len(label) for label, _ in cluster.rows()) <= len("computed by")
     local = dict(Usage(executor="local", process_cpu_seconds=1.25, wall_seconds=1.0).rows())
     assert local["resources"].startswith("1.25 CPU-s in 1.00 s")
 

@@ -73,6 +73,8 @@ def _status_lines(address: RunAddress, resource: Mapping[str, Any]) -> str:
         ),
     ]
     rows += [(key, f"{value}") for key, value in metrics.items() if not isinstance(value, dict)]
+    if isinstance(status.get("usage"), dict):  # what the run used so far (usage.py)
+        rows += Usage.from_json({"executor": "cluster", **status["usage"]}).rows()
     for type_, c in conditions(resource).items():
         rows.append((type_, f"{c.get('status')} ({c.get('reason')}): {c.get('message')}"))
     width = max(len(k) for k, _ in rows)
