@@ -15,6 +15,8 @@ from typing import Any
 
 from .. import __version__
 from ..allowlist import allowlist_from_env
+from ..errors import InvalidInput
+from ..usage import Prices, parse_prices
 
 DEFAULT_IMAGE = f"ghcr.io/loocv-dev/loocv-trainer:{__version__}"
 
@@ -45,6 +47,7 @@ class Settings:
     trainer_cpu_request: str = "500m"
     trainer_memory_request: str = "512Mi"
     trainer_memory_limit: str = "2Gi"
+    prices: Prices | None = None  # --price: turns each run's usage into an estimated cost
 
     @property
     def allowlist(self) -> tuple[str, ...]:
@@ -152,7 +155,20 @@ def parser() -> argparse.ArgumentParser:
             help=f"trainer containers' {flag.replace('-', ' ')} where a run names none for that "
             f"resource (env {env}, default {default}; '' for none)",
         )
+    p.add_argument(
+        "--price",
+        help="what resources cost, e.g. core-hour=0.04,gpu-hour=2.5,gib-hour=0.005: each "
+        "run's status.usage.cost is estimated with it (env LOOCV_PRICE; default: no cost)",
+    )
     return p
+
+
+def _prices(flag: str | None, env: Mapping[str, str]) -> Prices | None:
+    raw = flag if flag is not None else env.get("LOOCV_PRICE")
+    try:
+        return parse_prices(raw, "--price" if flag is not None else "LOOCV_PRICE")
+    except InvalidInput as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Settings:
@@ -220,6 +236,7 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             "LOOCV_TRAINER_MEMORY_LIMIT",
             defaults.trainer_memory_limit,
         ),
+        prices=_prices(args.price, env),
     )
     _check(settings)
     return settings
