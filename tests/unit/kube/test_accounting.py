@@ -13,7 +13,8 @@ from loocv_operator.kube.accounting import LEDGER_ARTIFACT, RunAccounting
 from loocv_operator.kube.jobs import JobDefaults, JobOrder, build_job
 from loocv_operator.kube.reconcile import Decision
 from loocv_operator.kube.usage import Requests
-from loocv_operator.plan import Plan, make_plan
+from loocv_operator.plan import Plan
+from loocv_operator.planning import make_plan
 from loocv_operator.spec import BudgetSpec
 from loocv_operator.store import LocalStore, RunLocation
 
