@@ -11,6 +11,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,7 @@ from .spec import LOOCVRun, ManifestError
 if TYPE_CHECKING:
     from .plan import Plan
     from .store import Store
+    from .usage import Prices
 
 DEFAULT_OUT = "loocv-results"
 
@@ -44,6 +46,12 @@ def _add_allow(parser: argparse.ArgumentParser) -> None:
         help="also admit estimators under this module prefix (admin setting; the default "
         "allowlist is sklearn, extended by LOOCV_ESTIMATOR_ALLOWLIST)",
     )
+
+
+PRICE_HELP = (
+    "estimate the cost: core-hour=N,gpu-hour=N,gib-hour=N (any of them; locally the CPU "
+    "seconds count as core-seconds)"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--workers", type=int, default=None, help="worker processes (default: cores)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--price", help="--local: " + PRICE_HELP)
     _add_allow(run)
 
     validate = sub.add_parser("validate", help="check a manifest offline, field by field")
@@ -91,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="rebuild the report from stored fold results")
     report.add_argument("run_dir", help="the run's directory (holding plan.json), path or s3://")
     report.add_argument("--endpoint", help="S3 endpoint (else LOOCV_S3_ENDPOINT)")
+    report.add_argument("--price", help=PRICE_HELP + ", with the usage the run stored")
 
     compare = sub.add_parser(
         "compare", help="compare two finished runs of the same data, sample by sample"
@@ -198,7 +208,9 @@ def _run_one(args: argparse.Namespace, run: LOOCVRun) -> tuple[int, Store | None
     from .local import default_workers, execute, prepare
     from .preflight import singleton_classes
     from .store import open_store, retry_notices
+    from .usage import ProcessClock
 
+    _prices(args)  # a bad --price is refused before any fold
     storage = run.spec.storage
     store = open_store(args.out or storage.uri or DEFAULT_OUT, storage.endpoint, storage.region)
     from .tracking.mlflow import require
@@ -233,6 +245,7 @@ def _run_one(args: argparse.Namespace, run: LOOCVRun) -> tuple[int, Store | None
             file=sys.stderr,
             mininterval=0.1 if sys.stderr.isatty() else 5.0,
         )
+        clock = ProcessClock.start()  # usage.py: this process' and its workers' CPU time
         with bar:
             try:
                 outcome = execute(plan, runner, store, workers, progress=bar.update)
@@ -256,8 +269,10 @@ def _run_one(args: argparse.Namespace, run: LOOCVRun) -> tuple[int, Store | None
                 raise
         if outcome.skipped:
             print(f"resumed: {outcome.skipped} folds were already stored", file=sys.stderr)
-        context = SummaryContext(run.metadata.name, run.spec, reused=outcome.skipped)
-        return _finish(store, plan, context), store, plan
+        context = SummaryContext(
+            run.metadata.name, run.spec, reused=outcome.skipped, usage=clock.usage()
+        )
+        return _finish(store, plan, context, _prices(args)), store, plan
 
 
 def _run_cluster(args: argparse.Namespace) -> int:
@@ -319,13 +334,23 @@ def _warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
-def _finish(store: Store, plan: Plan, context: SummaryContext) -> int:
+def _prices(args: argparse.Namespace) -> Prices | None:
+    from .usage import parse_prices
+
+    return parse_prices(getattr(args, "price", None))
+
+
+def _finish(store: Store, plan: Plan, context: SummaryContext, prices: Prices | None = None) -> int:
     """Step 3 (runsteps.finish_run, what the report Job does), then the summary printed."""
     from .console import render_summary
     from .outcome import outcome_of
     from .runsteps import finish_run
 
-    done = finish_run(store, plan, plan.spec.storage.endpoint)
+    # usage (usage.py): measured here, or as stored by the run (`loocv report`)
+    done = finish_run(
+        store, plan, plan.spec.storage.endpoint, measured=context.usage, prices=prices
+    )
+    context = replace(context, usage=done.usage)
     print(render_summary(context, done.summary, done.verdict, done.artifacts))
     baseline = done.baseline
     if baseline is not None:
@@ -419,7 +444,7 @@ def _report(args: argparse.Namespace) -> int:
             raise InvalidInput(run_dir, f"expected a directory ending in {suffix}")
         root = run_dir[: -len(suffix)] or "."
         context = SummaryContext(plan.location.name, plan.spec)
-        return _finish(open_store(root, args.endpoint), plan, context)
+        return _finish(open_store(root, args.endpoint), plan, context, _prices(args))
 
 
 if __name__ == "__main__":

@@ -8,12 +8,15 @@ succeeded says so instead of printing empty numbers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .describe import run_text
 from .gate import GateVerdict, missing_text
 from .spec import LOOCVRunSpec
 from .summary import ClassificationMetrics, ClassStats, RunSummary, SummaryLike, as_summary
+
+if TYPE_CHECKING:
+    from .usage import Usage
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,7 @@ class SummaryContext:
     name: str
     spec: LOOCVRunSpec
     reused: int = 0  # folds found stored by an earlier run with the same determinants
+    usage: Usage | None = None  # what the run used (usage.py)
 
 
 def _num(value: Any, digits: int = 4) -> str:
@@ -99,6 +103,8 @@ def render_summary(
     paths = summary.paths
     if paths:
         rows.append(("computed by", ", ".join(f"{p} ({n})" for p, n in sorted(paths.items()))))
+    if context.usage is not None:
+        rows += context.usage.rows()
     if not verdict.evaluated:
         rows.append(("gate", "none"))
     else:

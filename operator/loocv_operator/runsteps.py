@@ -33,6 +33,7 @@ from .results import OPERATOR_PATHS, FoldResult, SampleResult, to_python
 from .spec import LOOCVRunSpec
 from .store import RunLocation, Store
 from .summary import RunSummary
+from .usage import Prices, Usage, finished_usage
 
 __all__ = ["Finished", "Inputs", "finish_run", "load_inputs", "plan_run"]
 
@@ -68,6 +69,7 @@ class Finished:
     verdict: GateVerdict
     baseline: BaselineVerdict | None
     artifacts: dict[str, str]
+    usage: Usage | None = None  # what the run used (usage.py), also in report.json
 
 
 def needs_samples(results: Sequence[FoldResult]) -> bool:
@@ -94,19 +96,27 @@ def with_samples(results: list[FoldResult], inputs: Inputs) -> list[FoldResult]:
 
 
 def finish_run(
-    store: Store, plan: Plan, endpoint: str | None = None, inputs: Inputs | None = None
+    store: Store,
+    plan: Plan,
+    endpoint: str | None = None,
+    inputs: Inputs | None = None,
+    measured: Usage | None = None,
+    prices: Prices | None = None,
 ) -> Finished:
     """Step 3: aggregate every stored fold, judge the gate (and the baseline), write the
-    report. ``inputs`` names the folds the operator recorded as not run."""
+    report. ``inputs`` names the folds the operator recorded as not run. The usage is
+    ``measured`` (a local run) or, on a cluster, the usage.json the operator wrote before
+    it created the report Job (kube/accounting.py)."""
     results = load_results(store, plan.location)
     if inputs is not None and needs_samples(results):
         results = with_samples(results, inputs)
+    usage = finished_usage(store, plan, results, measured, prices)
     summary = summarize(plan, results)
     verdict = evaluate_gate(plan.spec.gate, summary)
     baseline = judge_run(store, plan, results, endpoint)
     if baseline is not None:
         verdict = combine(verdict, baseline)
-    artifacts = write_report(store, plan, results, summary, verdict)
+    artifacts = write_report(store, plan, results, summary, verdict, usage=usage)
     if baseline is not None:
         record_baseline(store, plan.location.artifact("report.json"), baseline)
-    return Finished(results, summary, verdict, baseline, artifacts)
+    return Finished(results, summary, verdict, baseline, artifacts, usage)

@@ -197,6 +197,27 @@ class ResourcesSpec(_Model):
     limits: dict[str, Quantity] = Field(default_factory=dict)
 
 
+class BudgetSpec(_Model):
+    """A ceiling on what a run may use (requested cores or GPUs x pod running time): the
+    operator creates no Job that would pass it. The one spec field but suspend and
+    maxConcurrentJobs that may change: raising it resumes a run stopped by it."""
+
+    max_core_hours: Annotated[float, Field(gt=0, le=1e9)] | None = Field(
+        default=None, description="requested CPU cores x pod running time, in hours"
+    )
+    max_gpu_hours: Annotated[float, Field(gt=0, le=1e9)] | None = Field(
+        default=None,
+        alias="maxGPUHours",
+        description="requested GPUs x pod running time, in hours",
+    )
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> BudgetSpec:
+        if self.max_core_hours is None and self.max_gpu_hours is None:
+            raise ValueError("give maxCoreHours, maxGPUHours or both (or leave budget out)")
+        return self
+
+
 class ExecutionSpec(_Model):
     """How the folds are spread over Jobs and pods (and, locally, over processes)."""
 
@@ -224,6 +245,11 @@ class ExecutionSpec(_Model):
     )
     active_deadline_seconds: Annotated[int, Field(ge=1)] | None = None
     ttl_seconds_after_finished: Annotated[int, Field(ge=0)] = 3600
+    budget: BudgetSpec | None = Field(
+        default=None,
+        description="stop creating Jobs before the run passes these core-/GPU-hours "
+        "(mutable: raise it to resume a run it stopped)",
+    )
 
     @field_validator("fast_path", mode="before")
     @classmethod
@@ -391,6 +417,7 @@ class LOOCVRunSpec(_Model):
         data.pop("suspend", None)
         data.pop("tracking", None)
         data.get("execution", {}).pop("maxConcurrentJobs", None)
+        data.get("execution", {}).pop("budget", None)  # mutable too (kube/usage.py)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
     def results_digest(self) -> str:

@@ -38,6 +38,7 @@ from .datasets import Dataset
 from .errors import EXIT_ERROR, EXIT_INVALID, EXIT_OK, InvalidInput, StoreError, last_word
 from .estimators import allowlist_from_env
 from .fastpaths import find_fast_path
+from .fastpaths.timing import with_brute_force_timing
 from .folds import Fold
 from .inputs import load_inputs
 from .ledger import stored_indices
@@ -352,6 +353,8 @@ def fast_pass(
     pending = [i for i in indices if i not in done]
     skipped = len(indices) - len(pending)
     fast = runner.run_fast([plan.folds[i] for i in pending]) if runner.fast else {}
+    if fast:  # a few folds timed by brute force too: what the fast path saved (usage.py)
+        fast = with_brute_force_timing(runner, fast)
     for index in pending:
         if index in fast:
             writer.add(fast[index])

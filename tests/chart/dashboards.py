@@ -22,8 +22,9 @@ FINISHED = 'result=~"passed|gate_failed"'
 ACTIVE = f'loocv_run_phase{{{NS},phase=~"Pending|Running|Suspended"}} == 1'
 RI = "[$__rate_interval]"
 NOTE_COST = (
-    "No cost accounting yet: fold compute is fit + predict seconds (one core each), "
-    "so core-hours of model fitting, not what the cluster bills."
+    "Requested cores x trainer pod running time (loocv_usage_core_seconds_total): what the "
+    "scheduler reserved, what a run's spec.execution.budget bounds. Cost: loocv_usage_cost_total "
+    "with the operator's --price."
 )
 
 
@@ -170,11 +171,11 @@ def executive() -> dict[str, Any]:
         ),
         _panel(
             4,
-            "Fold compute, core-hours (over the range)",
+            "Core-hours requested (over the range)",
             "stat",
             [
                 Q(
-                    f"sum(increase(loocv_fold_duration_seconds_sum{{{NS}}}[$__range])) / 3600",
+                    f"sum(increase(loocv_usage_core_seconds_total{{{NS}}}[$__range])) / 3600",
                     instant=True,
                 )
             ],
@@ -398,16 +399,22 @@ def oncall() -> dict[str, Any]:
         ),
         _panel(
             9,
-            "Fold compute in use (cores busy fitting)",
+            "Cores in use (requested) and busy fitting",
             "timeseries",
             [
                 Q(
+                    f"sum by (run_namespace) (rate(loocv_usage_core_seconds_total{{{NS}}}{RI}))",
+                    "{{run_namespace}} requested",
+                ),
+                Q(
                     f"sum by (run_namespace) (rate(loocv_fold_duration_seconds_sum{{{NS}}}{RI}))",
-                    "{{run_namespace}}",
-                )
+                    "{{run_namespace}} fitting",
+                ),
             ],
             (12, 21, 12, 8),
-            description=NOTE_COST + " No budget burn-rate: not implemented.",
+            description=NOTE_COST
+            + " Fitting: fold fit + predict seconds. Budget burn: x 24 = core-hours a day, as "
+            "the LOOCVCoreHoursBurnRate alert reads it.",
             **_unit("short"),
         ),
         _panel(

@@ -32,7 +32,10 @@ TICKET = {
     "LOOCVRunStuck",
     "LOOCVRetriesSurging",
     "LOOCVBatchesGivenUp",
+    "LOOCVCoreHoursBurnRate",
 }
+# The promtool cases' values: the burn-rate alert exists only with a core-hour budget.
+TESTED = {"coreHoursPerDay": 48, "burnRate": 2}
 
 
 def promtool() -> str:
@@ -60,7 +63,7 @@ def test_no_prometheus_rule_by_default(render: Callable[..., Manifests]) -> None
 
 
 def test_rules_pass_promtool_unit_tests(render: Callable[..., Manifests], tmp_path: Path) -> None:
-    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(rendered_rules(render)))
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(rendered_rules(render, TESTED)))
     shutil.copy(TESTS, tmp_path / TESTS.name)
     tool = promtool()
     check = subprocess.run(
@@ -76,7 +79,7 @@ def test_rules_pass_promtool_unit_tests(render: Callable[..., Manifests], tmp_pa
 def test_every_alert_is_tested_pages_or_tickets_and_has_a_runbook(
     render: Callable[..., Manifests],
 ) -> None:
-    alerts = _alerts(rendered_rules(render))
+    alerts = _alerts(rendered_rules(render, TESTED))
     assert set(alerts) == PAGE | TICKET
     tested = {
         case["alertname"]
@@ -129,3 +132,10 @@ def test_service_monitor_sets_the_job_the_rules_select(render: Callable[..., Man
     for group in rule["spec"]["groups"]:
         for r in group["rules"]:
             assert f'job="{job}"' in r["expr"], r["alert"]
+
+
+def test_the_burn_rate_alert_needs_a_core_hour_budget(render: Callable[..., Manifests]) -> None:
+    assert "LOOCVCoreHoursBurnRate" not in _alerts(rendered_rules(render))
+    alerts = _alerts(rendered_rules(render, {"coreHoursPerDay": 100, "burnRate": 1.5}))
+    expr = alerts["LOOCVCoreHoursBurnRate"]["expr"]
+    assert "[1h]" in expr and "[6h]" in expr and expr.count("> 150") == 2

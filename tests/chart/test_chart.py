@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from loocv_operator.kube import settings as operator_settings
 from loocv_operator.kube.telemetry import Telemetry
+from loocv_operator.usage import Prices
 from tests.chart.conftest import CHART, KUBE_VERSION, NAMESPACE, ROOT, Helm, Manifests, find, only
 from tests.chart.dashboards import DASHBOARDS, executive, queries
 from tests.chart.dashboards import render as render_dashboard
@@ -32,7 +33,13 @@ NON_DEFAULT: dict[str, Any] = {
         "addressingStyle": "virtual",
         "secretName": "loocv-s3",
     },
-    "operator": {"logFormat": "plain", "statusInterval": 5, "workers": 8, "verbose": True},
+    "operator": {
+        "logFormat": "plain",
+        "statusInterval": 5,
+        "workers": 8,
+        "verbose": True,
+        "price": {"coreHour": 0.04, "gpuHour": 2.5, "gibHour": 0.005},
+    },
     "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
     "dashboard": {"enabled": True, "annotations": {"grafana_folder": "ML"}},
     "prometheusRule": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
@@ -155,6 +162,15 @@ def test_default_values_give_the_operators_own_defaults(render: Callable[..., Ma
     assert settings.log_format == "json"
     assert settings.liveness == defaults.liveness
     assert not any("valueFrom" in e for e in container["env"])  # no Secret named: none read
+
+
+def test_the_price_table_reaches_the_operator(render: Callable[..., Manifests]) -> None:
+    container = _container(render({"operator": {"price": {"coreHour": 0.04, "gibHour": 0.005}}}))
+    settings = operator_settings.load(container["args"], env=_env(container))
+    assert settings.prices == Prices(core_hour=0.04, gpu_hour=0.0, gib_hour=0.005)
+    unpriced = _container(render())
+    assert "LOOCV_PRICE" not in _env(unpriced)
+    assert operator_settings.load(unpriced["args"], env=_env(unpriced)).prices is None
 
 
 def test_pod_security(render: Callable[..., Manifests]) -> None:

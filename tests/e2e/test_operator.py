@@ -315,6 +315,15 @@ def test_apply_runs_to_complete_like_the_local_run(
     assert steps == ["plan", "report"] + ["train"] * 6  # the planner, 6 batches, the report
     printed = control_plane.run_kubectl("get", "loocvruns", "-n", namespace).stdout
     assert "Succeeded" in printed and "569/569" in printed
+    # usage (kube/usage.py): one pod per Job, each counted once, requested x running time
+    # (the operator's default requests: 500m CPU and 512Mi: 1 GiB-second per core-second)
+    usage = status["usage"]
+    # (the run finishes once every fold is stored: pods of the last wave may still be
+    # exiting, and are counted up to then, as podsRunning says)
+    assert usage["podsStarted"] == 6 and usage["podsRunning"] <= 4  # maxConcurrentJobs
+    assert usage["coreSeconds"] >= 0.5 * 6  # each pod runs >= 1 s (1 s timestamps)
+    assert usage["memoryGiBSeconds"] == pytest.approx(usage["coreSeconds"])
+    assert usage["foldSeconds"] > 0
 
 
 def test_gpu_batches_land_on_gpu_nodes(
@@ -403,6 +412,8 @@ def test_preempted_pods_are_retried_not_counted(
     status = run["status"]
     assert status["folds"]["failed"] == 0 and status["folds"]["succeeded"] == 569
     assert status["jobs"]["preempted"] >= 1 and status["jobs"]["failed"] == 0
+    # the preempted pod's running time counts too: two pods at least, each once
+    assert status["usage"]["podsStarted"] >= 2 and status["usage"]["preemptions"] >= 1
     results = stored_results(run, s3.endpoint)
     assert sorted(r.index for r in results) == list(range(569))
 
@@ -482,13 +493,20 @@ def test_admission_rejects_invalid_manifests(
 def test_immutable_spec_is_refused_but_concurrency_may_change(
     control_plane: Cluster, crd: None, namespace: str
 ) -> None:
-    """6. Once created, the spec is immutable — except maxConcurrentJobs and suspend."""
+    """6. Once created, the spec is immutable — except maxConcurrentJobs, budget and
+    suspend."""
     apply(control_plane, namespace, manifest("frozen", suspend=True))
     changed = manifest("frozen", suspend=True, model={"estimator": "sklearn.svm.SVC"})
     refused = apply(control_plane, namespace, changed, check=False)
     assert refused.returncode != 0 and "immutable" in refused.stderr
     allowed = manifest("frozen", suspend=False, execution={"maxConcurrentJobs": 7})
     apply(control_plane, namespace, allowed)
+    # budget may change too (raising it resumes a run it stopped), but not be empty
+    budget = {"maxConcurrentJobs": 7, "budget": {"maxCoreHours": 2}}
+    apply(control_plane, namespace, manifest("frozen", suspend=False, execution=budget))
+    empty = manifest("frozen", execution={"maxConcurrentJobs": 7, "budget": {}})
+    refused = apply(control_plane, namespace, empty, check=False)
+    assert refused.returncode != 0 and "give maxCoreHours, maxGPUHours" in refused.stderr
 
 
 def test_deleting_a_run_garbage_collects_its_jobs_and_keeps_results(

@@ -15,6 +15,7 @@ from ..errors import EXIT_ERROR, EXIT_GATE_FAILED, EXIT_INVALID, EXIT_OK, Invali
 from ..gate import GateVerdict
 from ..outcome import RunOutcome
 from ..spec import parse_spec
+from ..usage import Usage
 from .follow import conditions
 from .submit import RunAddress
 
@@ -72,6 +73,8 @@ def _status_lines(address: RunAddress, resource: Mapping[str, Any]) -> str:
         ),
     ]
     rows += [(key, f"{value}") for key, value in metrics.items() if not isinstance(value, dict)]
+    if isinstance(status.get("usage"), dict):  # what the run used so far (usage.py)
+        rows += Usage.from_json({"executor": "cluster", **status["usage"]}).rows()
     for type_, c in conditions(resource).items():
         rows.append((type_, f"{c.get('status')} ({c.get('reason')}): {c.get('message')}"))
     width = max(len(k) for k, _ in rows)
@@ -110,6 +113,11 @@ def show(
         for name in ARTIFACTS:
             (target / name).write_bytes(store.get(name))
         artifacts = {name: str(target / name) for name in ARTIFACTS}
-    context = SummaryContext(f"{address.namespace}/{address.name}", spec)
+    used = report.get("usage")  # usage.py: what the run used, as the operator counted it
+    context = SummaryContext(
+        f"{address.namespace}/{address.name}",
+        spec,
+        usage=Usage.from_json(used) if isinstance(used, dict) else None,
+    )
     print(render_summary(context, report.get("summary") or {}, verdict, artifacts))
     return outcome

@@ -36,7 +36,8 @@ NAME = f"{PLURAL}.{GROUP}"
 
 # Spec fields that may change once a run exists (everything else is pinned by the plan).
 MUTABLE_SPEC_FIELDS = ("suspend",)
-MUTABLE_EXECUTION_FIELDS = ("maxConcurrentJobs",)
+# budget: raising it resumes a run it stopped (kube/usage.py), so it must be able to change.
+MUTABLE_EXECUTION_FIELDS = ("maxConcurrentJobs", "budget")
 
 # Model validators, restated as CEL rules with the model's own messages (keyed by the pydantic
 # model's title), so kubectl names the field and says what is wrong in the same words as
@@ -69,6 +70,12 @@ CROSS_FIELD_RULES: dict[str, list[dict[str, str]]] = {
         {
             "rule": "has(self.run) != has(self.resultsUri)",
             "message": "give exactly one of 'run' or 'resultsUri'",
+        }
+    ],
+    "BudgetSpec": [
+        {
+            "rule": "has(self.maxCoreHours) || has(self.maxGPUHours)",
+            "message": "give maxCoreHours, maxGPUHours or both (or leave budget out)",
         }
     ],
     "GateSpec": [
@@ -221,7 +228,8 @@ def _has(path: str, field: str) -> str:
 
 
 def immutability_rules() -> list[dict[str, str]]:
-    """CEL transition rules on ``spec``: nothing but suspend and maxConcurrentJobs changes.
+    """CEL transition rules on ``spec``: nothing but suspend, maxConcurrentJobs and budget
+    changes.
 
     Model parameters are free-form (unknown to CEL), so they are not covered here; the
     operator runs the spec pinned in plan.json whatever happens to the resource.
@@ -250,7 +258,7 @@ def immutability_rules() -> list[dict[str, str]]:
             {
                 "rule": rule,
                 "message": f"spec.execution.{name} is immutable once the run exists "
-                "(only maxConcurrentJobs and suspend may change)",
+                "(only maxConcurrentJobs, budget and suspend may change)",
             }
         )
     return rules

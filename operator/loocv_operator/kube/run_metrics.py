@@ -23,6 +23,16 @@ from prometheus_client.registry import Collector
 RESULTS = ("passed", "gate_failed", "succeeded", "failed", "invalid")
 QUALITY = ("accuracy", "logLoss", "brier", "ece", "mae", "rmse", "r2")
 ACTIVE_PHASES = ("Pending", "Running", "Suspended")
+# status.usage (kube/usage.py) -> counters loocv_usage_<name>_total{run_namespace}
+USAGE = {
+    "coreSeconds": ("core_seconds", "requested CPU cores x trainer pod running time"),
+    "gpuSeconds": ("gpu_seconds", "requested GPUs x trainer pod running time"),
+    "memoryGiBSeconds": ("memory_gib_seconds", "requested memory (GiB) x pod running time"),
+    "foldSeconds": ("fold_seconds", "fit + predict time of the folds"),
+    "podsStarted": ("pods_started", "trainer pods that started"),
+    "savedSeconds": ("saved_seconds", "brute-force compute the fast paths saved (estimated)"),
+    "cost": ("cost", "estimated cost, with the operator's --price"),
+}
 MAX_ERROR_TYPES = 20  # per run: exception class names, a handful in practice
 # The ResultsIncomplete condition's message (kube/status.py): "3 of 150 folds failed
 # (KeyError x1, ValueError x2)" — the one place the status carries failures by type.
@@ -102,6 +112,7 @@ class RunSnapshot:
     uid: str = ""
     report: str = ""
     failures: dict[str, int] = field(default_factory=dict)
+    usage: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def of(cls, body: Mapping[str, Any], now: float) -> RunSnapshot:
@@ -126,6 +137,11 @@ class RunSnapshot:
             uid=str(meta.get("uid") or ""),
             report=report_of(status.get("resultsUri")),
             failures=failure_types(status),
+            usage={
+                k: v
+                for k in USAGE
+                if (v := _number((status.get("usage") or {}).get(k))) is not None
+            },
         )
 
 
@@ -137,6 +153,7 @@ class RunMetrics(Collector):
         self._lock = threading.Lock()
         self._runs: dict[str, RunSnapshot] = {}
         self._completions: dict[tuple[str, str], int] = {}
+        self._usage: dict[tuple[str, str], float] = {}  # (namespace, USAGE key) -> total
 
     def observe(self, body: Mapping[str, Any], deleted: bool = False) -> None:
         """One watch event of a LOOCVRun. A run seen unfinished and then finished counts one
@@ -152,8 +169,16 @@ class RunMetrics(Collector):
             new = RunSnapshot.of(body, now)
             for result in RESULTS:  # zero series first, so increase() sees the first one
                 self._completions.setdefault((new.namespace, result), 0)
+            for name in USAGE:
+                self._usage.setdefault((new.namespace, name), 0.0)
             old = self._runs.get(uid)
             if old is not None:
+                # What a run used since the last event (a run first seen after a restart
+                # adds nothing: its earlier usage was counted by the previous process).
+                for name, value in new.usage.items():
+                    grown = value - old.usage.get(name, 0.0)
+                    if grown > 0:
+                        self._usage[(new.namespace, name)] += grown
                 if new.folds_done == old.folds_done and new.phase == old.phase:
                     new = replace(new, progressed_at=old.progressed_at)
                 if old.result is None and new.result is not None:
@@ -169,6 +194,7 @@ class RunMetrics(Collector):
         runs = self.snapshots()
         with self._lock:
             completions = dict(self._completions)
+            used = dict(self._usage)
         per_run = ["run_namespace", "run"]
         phase = GaugeMetricFamily(
             "loocv_run_phase", "1 for the phase each LOOCVRun is in", labels=[*per_run, "phase"]
@@ -240,6 +266,12 @@ class RunMetrics(Collector):
         )
         for (namespace, result), n in sorted(completions.items()):
             completed.add_metric([namespace, result], n)
+        usage: dict[str, CounterMetricFamily] = {
+            usage_key: CounterMetricFamily(f"loocv_usage_{name}", text, labels=["run_namespace"])
+            for usage_key, (name, text) in USAGE.items()
+        }
+        for (namespace, usage_key), total in sorted(used.items()):
+            usage[usage_key].add_metric([namespace], total)
         yield from (
             info,
             phase,
@@ -252,3 +284,4 @@ class RunMetrics(Collector):
             finished,
             completed,
         )
+        yield from usage.values()

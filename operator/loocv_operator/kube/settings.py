@@ -15,6 +15,8 @@ from typing import Any
 
 from .. import __version__
 from ..allowlist import allowlist_from_env
+from ..errors import InvalidInput
+from ..usage import Prices, parse_prices
 
 DEFAULT_IMAGE = f"ghcr.io/loocv-dev/loocv-trainer:{__version__}"
 
@@ -48,6 +50,7 @@ class Settings:
     # An OOM-killed trainer pod is resubmitted with twice its memory, up to this (request and
     # limit); at the cap its batch is split instead (kube/oom.py). "" never raises memory.
     trainer_memory_cap: str = "8Gi"
+    prices: Prices | None = None  # --price: turns each run's usage into an estimated cost
 
     @property
     def allowlist(self) -> tuple[str, ...]:
@@ -161,7 +164,20 @@ def parser() -> argparse.ArgumentParser:
         "then its batch is split (env LOOCV_TRAINER_MEMORY_CAP, default "
         f"{Settings.trainer_memory_cap}; '' never raises memory)",
     )
+    p.add_argument(
+        "--price",
+        help="what resources cost, e.g. core-hour=0.04,gpu-hour=2.5,gib-hour=0.005: each "
+        "run's status.usage.cost is estimated with it (env LOOCV_PRICE; default: no cost)",
+    )
     return p
+
+
+def _prices(flag: str | None, env: Mapping[str, str]) -> Prices | None:
+    raw = flag if flag is not None else env.get("LOOCV_PRICE")
+    try:
+        return parse_prices(raw, "--price" if flag is not None else "LOOCV_PRICE")
+    except InvalidInput as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Settings:
@@ -235,6 +251,7 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             "LOOCV_TRAINER_MEMORY_CAP",
             defaults.trainer_memory_cap,
         ),
+        prices=_prices(args.price, env),
     )
     _check(settings)
     return settings

@@ -21,6 +21,8 @@ from ..gate import GateVerdict, missing_text
 from ..oomlog import ACTION_SPLIT, OomLog
 from . import conditions as cond
 
+BUDGET_EXCEEDED = "BudgetExceeded"
+
 MAX_WORST_SAMPLES = 10
 MAX_STATUS_CLASSES = 20
 MAX_GATE_FAILURES = 10
@@ -151,6 +153,23 @@ class BaselineStatus(_Wire):
     message: Annotated[str, Field(max_length=1024)] | None = None
 
 
+class UsageStatus(_Wire):
+    """What the run used (kube/usage.py): requested resources x pod running time."""
+
+    core_seconds: float = Field(default=0.0, description="requested cores x pod running time")
+    gpu_seconds: float = 0.0
+    memory_gi_b_seconds: float = Field(default=0.0, alias="memoryGiBSeconds")
+    fold_seconds: float = Field(default=0.0, description="fit + predict time of the folds")
+    pods_started: NonNegative = 0
+    pods_running: NonNegative = 0
+    retries: NonNegative = 0
+    preemptions: NonNegative = 0
+    saved_seconds: float | None = Field(
+        default=None, description="brute-force compute the fast path saved (estimated)"
+    )
+    cost: float | None = Field(default=None, description="estimated, with the operator's --price")
+
+
 class WorstSample(_Wire):
     id: str
     loss: float | None = None
@@ -172,6 +191,7 @@ class LOOCVRunStatus(_Wire):
     batching: BatchingStatus | None = None
     oom: OomStatus | None = None
     baseline: BaselineStatus | None = None
+    usage: UsageStatus | None = None
     conditions: Annotated[list[Condition], Field(max_length=MAX_CONDITIONS)] = Field(
         default_factory=list,
         json_schema_extra={
@@ -205,6 +225,8 @@ class RunView:
     awaiting_admission: str | None = None  # Jobs wait for Kueue (admission.waiting_message)
     queue_missing: str | None = None  # the run's LocalQueue does not exist (Kueue says so)
     oom: OomLog | None = None  # the plan's OOM remediation so far
+    usage: Mapping[str, Any] | None = None  # usage.Usage.to_json() (kube/accounting.py)
+    budget_exceeded: str | None = None  # why the budget holds Jobs back (kube/usage.py)
 
 
 def _finite(value: Any) -> float | None:
@@ -362,6 +384,7 @@ def build_status(
         elif view.folds.failed:
             put(cond.RESULTS_INCOMPLETE, "True", "FoldsFailed", _failure_message(view) + " so far")
 
+    conditions = budget_condition(conditions, view, now)  # kube/usage.py
     gate = None
     if view.finished and view.verdict is not None and view.verdict.evaluated:
         gate = GateStatus(
@@ -385,9 +408,50 @@ def build_status(
         batching=batching_of(view.batching),
         oom=oom_of(view.oom),
         baseline=baseline_of(view.baseline) if view.finished else None,
+        usage=usage_of(view.usage),
         conditions=[Condition.model_validate(c) for c in conditions],
     )
     return dump(status)
+
+
+def usage_of(usage: Mapping[str, Any] | None) -> UsageStatus | None:
+    if not usage:
+        return None
+    keys = set(UsageStatus.model_fields) | {f.alias for f in UsageStatus.model_fields.values()}
+    data = {
+        k: v
+        for k, v in usage.items()
+        if k in keys and not (isinstance(v, float) and not math.isfinite(v))
+    }
+    return UsageStatus.model_validate(data)
+
+
+def budget_condition(
+    conditions: list[dict[str, Any]], view: RunView, now: datetime
+) -> list[dict[str, Any]]:
+    """BudgetExceeded: True with the figures while the budget holds Jobs back (and on the
+    run it ended); False once a raised budget let the run go on."""
+    if view.budget_exceeded:
+        return cond.set_condition(
+            conditions,
+            BUDGET_EXCEEDED,
+            "True",
+            BUDGET_EXCEEDED,
+            view.budget_exceeded,
+            now,
+            view.generation,
+        )
+    if cond.find(conditions, BUDGET_EXCEEDED) is not None:
+        return cond.set_condition(
+            conditions,
+            BUDGET_EXCEEDED,
+            "False",
+            "WithinBudget",
+            "the budget leaves room for the next Jobs",
+            now,
+            view.generation,
+        )
+    return conditions
 
 
 def batching_of(batching: Mapping[str, Any] | None) -> BatchingStatus | None:

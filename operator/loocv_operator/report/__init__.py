@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ..plan import Plan
     from ..results import FoldResult
     from ..store import Store
+    from ..usage import Usage
 
 log = logging.getLogger("loocv.report")
 REPORT_SCHEMA_VERSION = 1
@@ -51,7 +52,9 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def build_report(plan: Plan, summary: SummaryLike, verdict: GateVerdict) -> dict[str, Any]:
+def build_report(
+    plan: Plan, summary: SummaryLike, verdict: GateVerdict, usage: Usage | None = None
+) -> dict[str, Any]:
     """report.json's content: what ran (spec and data by digest), what came out, the verdict."""
     summary = as_summary(summary)
     versions = summary.trainer_versions
@@ -83,6 +86,8 @@ def build_report(plan: Plan, summary: SummaryLike, verdict: GateVerdict) -> dict
     }
     if plan.oom:  # what the operator did about OOM-killed pods
         report["oom"] = {"summary": plan.oom.summary(), **plan.oom.to_json()}
+    if usage is not None:  # what the run used (usage.py)
+        report["usage"] = usage.to_json()
     safe: dict[str, Any] = _json_safe(report)
     return safe
 
@@ -93,6 +98,7 @@ def write_report(
     results: list[FoldResult],
     summary: SummaryLike,
     verdict: GateVerdict,
+    usage: Usage | None = None,
 ) -> dict[str, str]:
     """Write the three artifacts beside the run's folds; returns name -> address.
 
@@ -103,9 +109,9 @@ def write_report(
     summary = as_summary(summary)
     contents = {
         "predictions.csv": predictions_csv(plan, results).encode("utf-8"),
-        "report.html": report_html(plan, summary, verdict, results).encode("utf-8"),
+        "report.html": report_html(plan, summary, verdict, results, usage).encode("utf-8"),
         "report.json": json.dumps(
-            build_report(plan, summary, verdict), indent=2, allow_nan=False
+            build_report(plan, summary, verdict, usage), indent=2, allow_nan=False
         ).encode("utf-8"),
     }
     written: dict[str, str] = {}

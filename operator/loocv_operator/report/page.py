@@ -13,11 +13,13 @@ from .assets import SCRIPT, STYLE
 from .cells import e
 from .describe import class_names, dataset_text, pipeline_text, strategy_text, versions
 from .gatetable import banner, gate_rows, verdict_html
+from .usage import usage_section
 
 if TYPE_CHECKING:
     from ..gate import GateVerdict
     from ..plan import Plan
     from ..results import FoldResult
+    from ..usage import Usage
 
 
 def now() -> str:
@@ -65,7 +67,11 @@ def _progress(summary: RunSummary) -> str:
 
 
 def report_html(
-    plan: Plan, summary: SummaryLike, verdict: GateVerdict, results: list[FoldResult]
+    plan: Plan,
+    summary: SummaryLike,
+    verdict: GateVerdict,
+    results: list[FoldResult],
+    usage: Usage | None = None,
 ) -> str:
     """The page: header (pipeline, data, strategy), warnings, the gate against the values
     achieved, pooled metrics with a baseline, per-class recall, confusion matrix, curves,
@@ -98,6 +104,7 @@ def report_html(
     body += [
         samples.failures(summary),
         samples.execution(plan, summary, versions()),
+        usage_section(usage),
         samples.manifest(plan),
     ]
     title = f"LOOCV report: {plan.location.namespace}/{plan.location.name}"

@@ -60,8 +60,15 @@ def strict_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = [strict_schema(v) for v in value]
         elif key.startswith("x-kubernetes-"):
             continue
+        elif key in ("exclusiveMinimum", "exclusiveMaximum") and isinstance(value, bool):
+            # OpenAPI v3.0 (Kubernetes): a flag on minimum/maximum; draft 7: the bound itself
+            if value:
+                out[key] = schema["minimum" if key == "exclusiveMinimum" else "maximum"]
         else:
             out[key] = value
+    for key, bound in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if key in out:
+            out.pop(bound, None)
     if "properties" in schema and schema.get("type") == "object":
         out["additionalProperties"] = False
     return out

@@ -62,6 +62,7 @@ class PodRun:
     process: subprocess.Popen[bytes] | None
     log: Path | None
     started: float
+    started_at: str = ""  # the container's startedAt, as a kubelet stamps it
 
 
 @dataclass
@@ -183,7 +184,14 @@ class JobController:
             "kind": "Pod",
             "metadata": {"name": name, "namespace": record.namespace, "labels": labels},
             "spec": template["spec"],
-            "status": {"phase": "Running", "startTime": _now()},
+            "status": {
+                "phase": "Running",
+                "startTime": _now(),
+                # what the operator's usage accounting reads (kube/usage.py)
+                "containerStatuses": [
+                    {"name": "trainer", "state": {"running": {"startedAt": _now()}}}
+                ],
+            },
         }
 
     def _start_pod(self, record: JobRecord, job: Mapping[str, Any]) -> None:
@@ -193,7 +201,7 @@ class JobController:
             record.namespace, self._pod_body(record, job, name), _preload_content=False
         )
         self._patch_job_status(record, {"active": 1, "startTime": _now(), "ready": 1})
-        record.running = PodRun(name, None, None, time.monotonic())
+        record.running = PodRun(name, None, None, time.monotonic(), _now())
 
     def _simulated(self, record: JobRecord, fault: Fault | None) -> tuple[int, list[str]] | None:
         """The outcome of the current pod when a fault replaces the trainer, else None."""
@@ -281,6 +289,9 @@ class JobController:
         terminated: dict[str, Any] = {
             "exitCode": exit_code,
             "reason": reason or ("Completed" if exit_code == 0 else "Error"),
+            # what the operator's usage accounting reads (kube/usage.py)
+            "startedAt": run.started_at,
+            "finishedAt": _now(),
         }
         message = self._termination_message(job, run, exit_code)
         if message:

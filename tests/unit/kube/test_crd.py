@@ -163,6 +163,8 @@ VALID_SPECS = {
         },
     ),
     "suspended": with_("suspend", True),
+    "budget-cores": with_("execution", {"budget": {"maxCoreHours": 2}}),
+    "budget-both": with_("execution", {"budget": {"maxCoreHours": 0.5, "maxGPUHours": 1.5}}),
 }
 
 INVALID_SPECS = {
@@ -215,6 +217,10 @@ INVALID_SPECS = {
     "subset-seed-past-numpy": with_("strategy", {"subset": {"stratifiedSample": 5, "seed": 2**32}}),
     "unknown-spec-field": with_("resume", True),
     "unknown-execution-field": with_("execution", {"parallelism": 3}),
+    "budget-empty": with_("execution", {"budget": {}}),
+    "budget-zero": with_("execution", {"budget": {"maxCoreHours": 0}}),
+    "budget-negative-gpu": with_("execution", {"budget": {"maxGPUHours": -1}}),
+    "budget-misspelt": with_("execution", {"budget": {"maxGpuHours": 1}}),
 }
 
 
@@ -344,6 +350,7 @@ def test_spec_is_immutable_except_suspend_and_max_concurrent_jobs() -> None:
     for field in ("foldsPerJob", "retries", "image", "resources", "seed", "queueName"):
         assert f"self.execution.{field} == oldSelf.execution.{field}" in text
     assert "maxConcurrentJobs" not in text and "suspend" not in text
+    assert "budget" not in text  # raising the budget resumes a run it stopped
     assert all("oldSelf" in r["rule"] and r["message"] for r in rules)
 
 

@@ -117,3 +117,21 @@ def test_failed_folds_by_error_type_come_from_the_results_incomplete_condition()
     values = _values(metrics)
     labels = {"run_namespace": "ml", "run": "a"}
     assert _get(values, "loocv_run_failed_folds", error_type="ValueError", **labels) == 2
+
+
+def test_usage_counters_add_what_each_run_used_by_namespace_only() -> None:
+    metrics = RunMetrics()
+    metrics.observe(_body("a", {"phase": "Pending"}))
+    metrics.observe(_body("b", {"phase": "Running", "usage": {"coreSeconds": 50.0}}))  # restart
+    metrics.observe(_body("a", {"phase": "Running", "usage": {"coreSeconds": 30.0, "cost": 1}}))
+    metrics.observe(_body("a", {"phase": "Running", "usage": {"coreSeconds": 100.0, "cost": 2}}))
+    metrics.observe(_body("b", {"phase": "Running", "usage": {"coreSeconds": 70.0}}))
+    values = _values(metrics)
+    # a: 100; b: only what it used after it was first seen (20)
+    assert _get(values, "loocv_usage_core_seconds_total", run_namespace="ml") == 120.0
+    assert _get(values, "loocv_usage_cost_total", run_namespace="ml") == 2.0
+    assert _get(values, "loocv_usage_gpu_seconds_total", run_namespace="ml") == 0.0
+    metrics.observe(_body("a", {}), deleted=True)  # a counter never goes down
+    values = _values(metrics)
+    assert _get(values, "loocv_usage_core_seconds_total", run_namespace="ml") == 120.0
+    assert not [k for k in values if k[0].startswith("loocv_usage_") and "run" in dict(k[1])]
