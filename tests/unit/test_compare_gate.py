@@ -24,7 +24,8 @@ from loocv_operator.compare.gate import (
 from loocv_operator.compare.paired import compare_runs
 from loocv_operator.compare.runs import load_run
 from loocv_operator.gate import GateVerdict
-from loocv_operator.kube.status import FoldCounts, JobCounts, RunView, build_status
+from loocv_operator.kube.status import RunView, build_status
+from loocv_operator.kube.wire import FoldCounts, JobCounts
 from loocv_operator.spec import BaselineSpec
 from tests.unit.kube.test_crd import model_accepts, run_doc, schema_accepts, with_
 from tests.unit.kube.test_status import STATUS_SCHEMA, T0

@@ -23,7 +23,7 @@ import yaml
 
 from .. import spec as manifest
 from ..spec import ExecutionSpec, GateSpec, LOOCVRunSpec
-from .status import LOOCVRunStatus
+from .wire import LOOCVRunStatus
 
 GROUP = manifest.API_GROUP
 VERSION = manifest.API_VERSION

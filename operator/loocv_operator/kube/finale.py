@@ -17,7 +17,7 @@ from ..gate import REASON_BREACHED, REASON_INCOMPLETE, REASON_MET, GateVerdict, 
 from ..plan import Plan
 from ..store import Store
 from . import conditions as cond
-from .status import Condition, FoldCounts, LOOCVRunStatus, dump
+from .wire import Condition, FoldCounts, LOOCVRunStatus, dump
 
 REPORT = "report.json"
 

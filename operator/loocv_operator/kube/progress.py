@@ -20,8 +20,9 @@ from .kueue import Admission, with_admission
 from .observe import FINISHED_FAILED, FINISHED_SUCCEEDED, ObservedJob, ObservedPod
 from .reconcile import Decision, latest_attempts
 from .runstate import TrackedRun
-from .status import FoldCounts, JobCounts, RunView
+from .status import RunView
 from .tally import Tally
+from .wire import FoldCounts, JobCounts
 
 
 @dataclass(frozen=True)

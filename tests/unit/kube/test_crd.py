@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel
 
 from loocv_operator.kube import crd
-from loocv_operator.kube.status import LOOCVRunStatus
+from loocv_operator.kube.wire import LOOCVRunStatus
 from loocv_operator.spec import LOOCVRunSpec, ManifestError, parse_run
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -15,7 +15,8 @@ from loocv_operator.kube.kueue import (
     with_admission,
 )
 from loocv_operator.kube.observe import FINISHED_SUCCEEDED, ObservedJob
-from loocv_operator.kube.status import FoldCounts, JobCounts, RunView
+from loocv_operator.kube.status import RunView
+from loocv_operator.kube.wire import FoldCounts, JobCounts
 
 PREEMPTED = (
     "Preempted to accommodate a workload (UID: u9, JobUID: j9) due to prioritization in the "

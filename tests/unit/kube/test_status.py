@@ -13,8 +13,6 @@ import pytest
 from loocv_operator.gate import GateVerdict
 from loocv_operator.kube.crd import build_crd
 from loocv_operator.kube.status import (
-    FoldCounts,
-    JobCounts,
     RunView,
     build_status,
     invalid_status,
@@ -22,6 +20,7 @@ from loocv_operator.kube.status import (
     merge_patch,
     pending_status,
 )
+from loocv_operator.kube.wire import FoldCounts, JobCounts
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T1 = T0 + timedelta(seconds=30)
