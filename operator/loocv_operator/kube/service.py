@@ -7,7 +7,7 @@ Each pass over a run (``reconcile``; ``admit`` and ``spec_changed`` start one at
 2. **decide**, with pure functions: the step the run is in — planning (no plan.json yet:
    the planner Job), training (reconcile.decide: which trainer Jobs to create, resubmit,
    give up, suspend or resume, and stopping.py: whether to stop creating them), finishing
-   (every fold has a result: the report Job);
+   (every fold has a result: the report Job); planning and finishing are stages.py;
 3. **act**: create those Jobs, record given-up batches, post Events (acts.py);
 4. **write status**: a pure progress view of what was observed (progress.py), written at
    most once per interval unless a condition changes; at the end, the summary the report
@@ -33,28 +33,25 @@ from ..spec import ManifestError, parse_spec
 from ..store import retry_notices
 from . import kueue
 from .acts import Acts
-from .admission import accepted_spec, planner_refusal, run_location
-from .finale import final_events, read_report
+from .admission import accepted_spec, run_location
 from .jobs import STEP_PLAN, STEP_REPORT, STEP_TRAIN, selector
 from .kubeapi import KubeGateway, RunGone
 from .observe import (
-    FAILURE_INVALID_INPUT,
-    FINISHED_FAILED,
-    FINISHED_SUCCEEDED,
     ObservedJob,
     ObservedPod,
     observe_job,
     observe_pod,
 )
 from .oom import remedied
-from .plans import SPEC_OBJECT, planned_message, stored_plan
-from .progress import Progress, progress_of, view_of
+from .plans import SPEC_OBJECT, stored_plan
+from .progress import progress_of
 from .reconcile import Decision, Limits, decide
 from .registry import Runs
 from .runstate import TrackedRun
 from .settings import Settings
 from .sizing import probe_done, sized_after_probe
-from .status import build_status, is_terminal, pending_status, phase_of
+from .stages import Stages
+from .status import is_terminal, pending_status
 from .stopping import operator_stop, trainer_stop
 from .stores import StoreCache
 from .tally import Tally
@@ -88,6 +85,7 @@ class RunService:
         self.clock = clock
         self.acts = Acts(settings, kube, self.telemetry, clock, now)
         self.runs = Runs()
+        self.stages = Stages(self.acts, kube, self.runs)
         # One pool for store reads, shared by every run (bench part 4: one GET at a time
         # made a 10,000-fold collect take 16 s).
         self._reads = ThreadPoolExecutor(settings.store_concurrency, thread_name_prefix="store")
@@ -243,7 +241,7 @@ class RunService:
         )
         pods = self._list_pods(run) if full else []
         if run.plan is None:
-            self._planning(run, _step(jobs, STEP_PLAN), pods)
+            self.stages.planning(run, _step(jobs, STEP_PLAN), pods)
             if run.plan is None:
                 return
             full, pods = True, self._list_pods(run)
@@ -282,9 +280,9 @@ class RunService:
         if not full:
             return
         if progress.done:
-            self._finishing(run, plan, progress, _step(jobs, STEP_REPORT), pods)
+            self.stages.finishing(run, plan, progress, _step(jobs, STEP_REPORT), pods)
         else:
-            self._write_progress(run, plan, progress)
+            self.stages.write_progress(run, plan, progress)
 
     def _decide(
         self,
@@ -320,48 +318,6 @@ class RunService:
             self.acts.event(run.ref, "Warning", "Halted", stop.message)
         return decision
 
-    # ------------------------------------------------------------------ the steps
-    def _planning(self, run: TrackedRun, job: ObservedJob | None, pods: list[ObservedPod]) -> None:
-        """No plan yet: the planner Job writes it (or says what is invalid)."""
-        run.waiting = True
-        ref = run.ref
-        plan = stored_plan(run.store, ref)  # also when its Job is gone (ttlSecondsAfterFinished)
-        if plan is not None:
-            run.attach(plan)
-            self.acts.event(ref, "Normal", "Planned", planned_message(plan, run.store))
-            return
-        if job is None:
-            self.acts.create_step(
-                run, run.spec, STEP_PLAN, run.store.uri(ref.artifact(SPEC_OBJECT))
-            )
-            return
-        self.acts.hold_step(run, job)
-        missing = kueue.planner_queue_missing(  # the planner Job is queued too (kueue.py)
-            run.spec.execution.queue_name,
-            job,
-            lambda: self.kube.list_workloads(ref.namespace),
-            ref.namespace,
-        )
-        if missing:
-            new = pending_status(
-                run.status, run.generation, self.acts.now(), missing, "QueueNotFound"
-            )
-            if new != run.status:
-                run.status = self.acts.write(ref, run.status, new)
-            return
-        if job.finished == FINISHED_FAILED:
-            planner_pods = [p for p in pods if p.step == STEP_PLAN]
-            if job.failure == FAILURE_INVALID_INPUT:
-                problems = planner_refusal(planner_pods, job.message)
-                self.acts.invalid(ref, run.status, run.generation, problems)
-                self.runs.drop(ref.uid, "Failed")
-            else:  # an OOM kill, a crash: said in an Event, as a trainer pod's would be
-                self.acts.pods(run, run.spec, planner_pods)
-                self._failed(run, "PlannerFailed", f"the planner Job failed: {job.message}")
-            return
-        if job.finished == FINISHED_SUCCEEDED:
-            self._failed(run, "PlannerFailed", f"the planner Job {job.name} wrote no plan")
-
     def _size(self, run: TrackedRun, plan: Plan, trainers: list[ObservedJob]) -> None:
         """foldsPerJob auto: the probe is done; cut the rest from what it measured."""
         assert run.results is not None
@@ -378,64 +334,6 @@ class RunService:
         run.plan = sized
         log.info("%s/%s: %s", run.ref.namespace, run.ref.name, batching.message)
         self.acts.event(run.ref, "Normal", "Batched", batching.message)
-
-    def _finishing(
-        self,
-        run: TrackedRun,
-        plan: Plan,
-        progress: Progress,
-        job: ObservedJob | None,
-        pods: list[ObservedPod],
-    ) -> None:
-        """Every fold has a result: the report Job writes report.json; then the run ends."""
-        run.waiting = True
-        report = read_report(run.store, plan)
-        if report is not None and job is not None and not job.finished:
-            report = None  # its pod still logs to MLflow: the run ends when the Job does
-        if report is None:
-            if job is None:
-                self.acts.create_step(
-                    run, plan.spec, STEP_REPORT, run.store.uri(plan.location.plan)
-                )
-            elif not job.finished:
-                self.acts.hold_step(run, job)
-            elif job.finished == FINISHED_FAILED:
-                said = next(
-                    (p.terminated[2] for p in pods if p.step == STEP_REPORT and p.terminated), ""
-                )
-                self._failed(
-                    run, "ReportFailed", f"the report Job failed: {job.message} {said}".strip()
-                )
-                return
-            self._write_progress(run, plan, progress)
-            return
-        view = view_of(run, plan, progress, report.summary, report)
-        phase = phase_of(view)
-        uri = run.store.uri(plan.location.artifact("report.html"))
-        halted = run.stop.message if run.stop else None
-        # The Events first: whoever sees the final conditions finds them posted.
-        for type_, reason, message in final_events(
-            report, progress.folds, uri, halted, phase == "Succeeded"
-        ):
-            self.acts.event(run.ref, type_, reason, message)
-        new = build_status(run.status, view, self.acts.now())
-        run.status = self.acts.write(run.ref, run.status, new)
-        run.finished = True
-        self.acts.observe_duration(run.ref.namespace, new)
-        self.runs.drop(run.ref.uid, phase)
-
-    def _failed(self, run: TrackedRun, reason: str, message: str) -> None:
-        self.acts.failed(run, reason, message)
-        run.finished = True
-        self.runs.drop(run.ref.uid, "Failed")
-
-    # ------------------------------------------------------------------ status
-    def _write_progress(self, run: TrackedRun, plan: Plan, progress: Progress) -> None:
-        assert run.results is not None
-        tally = run.results.tally
-        view = view_of(run, plan, progress, tally.summary() if tally.stored else None)
-        self.runs.set_phase(run.ref.uid, phase_of(view))
-        self.acts.write_progress(run, view)
 
     # ------------------------------------------------------------------ listing
     def _list_jobs(self, run: TrackedRun) -> list[ObservedJob]:
