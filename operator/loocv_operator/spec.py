@@ -382,7 +382,8 @@ class PrivacySpec(_Model):
 
 class MlflowTrackingSpec(_Model):
     """Log the finished run to an MLflow tracking server (the mlflow extra must be installed
-    where the report is written; credentials come from the MLFLOW_* environment)."""
+    where the report is written; credentials come from the MLFLOW_* environment: locally the
+    caller's, on a cluster the report pod's, from ``secretRef`` or the operator's default)."""
 
     tracking_uri: Annotated[str, Field(min_length=1)] = Field(
         description="MLflow tracking URI, e.g. http://mlflow.mlflow:5000"
@@ -392,6 +393,11 @@ class MlflowTrackingSpec(_Model):
     )
     run_name: Annotated[str, Field(min_length=1, max_length=250)] | None = Field(
         default=None, description="MLflow run name; default: the LOOCVRun's name"
+    )
+    secret_ref: SecretRef | None = Field(
+        default=None,
+        description="Secret (in the run's namespace) with MLFLOW_TRACKING_TOKEN or "
+        "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, for the report pod only",
     )
 
 
