@@ -177,7 +177,7 @@ def _stderr_notice(message: str) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .spec import load_manifest
+    from .manifestfile import load_manifest
 
     if args.cluster:
         return _run_cluster(args)
@@ -280,7 +280,7 @@ def _run_cluster(args: argparse.Namespace) -> int:
     from .client.follow import FollowTimeout, follow, stderr_progress
     from .client.submit import api_client, context_namespace, create, prepare_document
     from .client.verdict import show
-    from .spec import load_document
+    from .manifestfile import load_document
 
     document = load_document(args.manifest)
     namespace = args.namespace or (document.get("metadata") or {}).get("namespace")
@@ -365,7 +365,7 @@ def _finish(store: Store, plan: Plan, context: SummaryContext, prices: Prices | 
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .spec import load_manifest
+    from .manifestfile import load_manifest
 
     run = load_manifest(args.manifest)  # first: a bad manifest is refused before heavy imports
 
