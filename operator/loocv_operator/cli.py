@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .store import Store
     from .usage import Prices
 
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["train"]:
