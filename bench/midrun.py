@@ -196,7 +196,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{segments // args.passes} new segments, refresh the tally and build the status; then a cold pass "
         "(an operator restart reads every segment). Each repeat is a fresh process (its own peak RSS: "
         "VmHWM, after importing the whole operator); medians of the repeats, interleaved. Only the "
-        "results part of a pass is timed (not the Job and pod lists, the same in every variant).",
+        "results part of a pass is timed (not the Job and pod lists, the same in every variant). "
+        "The first row is the operator before mid-run metrics; the last two differ only by the "
+        "partial metrics (the merged summary to the status's metrics and worst samples).",
         "",
         "| variant | pass, median | pass, slowest | cold pass (restart) | RSS after imports | peak RSS | status metrics |",
         "|---|---|---|---|---|---|---|",
