@@ -110,6 +110,7 @@ class FoldTally:
     not_run: list[int] = field(default_factory=list)
     samples_failed: int = 0
     fit_total: float = 0.0
+    ok_seconds: float = 0.0  # fit + predict of the succeeded folds (the operator's fold times)
     failures: list[Failure] = field(default_factory=list)  # the first MAX_FAILURES by fold
     failure_types: dict[str, int] = field(default_factory=dict)
     paths: dict[str, int] = field(default_factory=dict)
@@ -141,6 +142,7 @@ def columns_of(results: Sequence[FoldResult], frame: SummaryFrame) -> tuple[Eval
     versions: Counter[str] = Counter()
     types: Counter[str] = Counter()
     fit = np.zeros(len(results), dtype=np.float64)
+    ok_seconds = np.zeros(len(results), dtype=np.float64)
     for position, result in enumerate(results):
         fit[position] = float(result.fit_seconds)
         paths[result.path] += 1
@@ -155,6 +157,7 @@ def columns_of(results: Sequence[FoldResult], frame: SummaryFrame) -> tuple[Eval
                 tally.failed += 1
             continue
         tally.succeeded += 1
+        ok_seconds[position] = fit[position] + float(result.predict_seconds)
         for sample in result.samples:
             if sample.y_pred is None:
                 continue
@@ -165,6 +168,7 @@ def columns_of(results: Sequence[FoldResult], frame: SummaryFrame) -> tuple[Eval
             loss.append(math.nan if sample.loss is None else as_float(sample.loss))
             probas.append(sample.proba)
     tally.fit_total = float(fit.sum())
+    tally.ok_seconds = float(ok_seconds.sum())
     tally.failures = sorted(tally.failures, key=lambda f: f.fold)[:MAX_FAILURES]
     tally.failure_types, tally.paths, tally.versions = dict(types), dict(paths), dict(versions)
     n = len(rows)

@@ -106,6 +106,7 @@ class PartialSummary:
     evaluated: int = 0
     samples_failed: int = 0
     fit_total: float = 0.0
+    ok_seconds: float = 0.0  # fit + predict of the succeeded folds: probe sizing, telemetry
     loss: Moments = field(default_factory=Moments)
     matrix: NDArray[np.int64] | None = None  # (k+1, k+1): last row/column = unknown label
     probabilistic: Probabilistic = field(default_factory=Probabilistic)
@@ -214,6 +215,7 @@ def partial_of(evaluated: Evaluated, tally: FoldTally, frame: SummaryFrame) -> P
         evaluated=n,
         samples_failed=tally.samples_failed,
         fit_total=tally.fit_total,
+        ok_seconds=tally.ok_seconds,
         loss=loss,
         matrix=matrix,
         probabilistic=probabilistic,
@@ -271,6 +273,7 @@ def merge(parts: Sequence[PartialSummary]) -> PartialSummary:
         evaluated=sum(p.evaluated for p in parts),
         samples_failed=sum(p.samples_failed for p in parts),
         fit_total=math.fsum(p.fit_total for p in parts),
+        ok_seconds=math.fsum(p.ok_seconds for p in parts),
         loss=Moments.merge([p.loss for p in parts]),
         matrix=matrix,
         probabilistic=Probabilistic(
@@ -303,7 +306,7 @@ def _finite(value: float) -> float | None:
 
 def to_json(p: PartialSummary) -> dict[str, Any] | None:
     """Strict-JSON form, or None when a sum is not finite (readers then use the rows)."""
-    floats = [p.fit_total, p.loss.total, p.loss.m2, p.probabilistic.log_loss]
+    floats = [p.fit_total, p.ok_seconds, p.loss.total, p.loss.m2, p.probabilistic.log_loss]
     floats += [p.probabilistic.brier, p.errors.absolute, p.errors.squared]
     floats += [p.errors.truth.total, p.errors.truth.m2]
     bins = p.probabilistic.bins
@@ -318,6 +321,7 @@ def to_json(p: PartialSummary) -> dict[str, Any] | None:
         "evaluated": p.evaluated,
         "samplesFailed": p.samples_failed,
         "fitTotal": p.fit_total,
+        "okSeconds": p.ok_seconds,
         "loss": [p.loss.n, p.loss.total, p.loss.m2],
         "matrix": None if p.matrix is None else p.matrix.tolist(),
         "proba": [p.probabilistic.usable, p.probabilistic.log_loss, p.probabilistic.brier],
@@ -369,6 +373,7 @@ def from_json(d: dict[str, Any], frame: SummaryFrame) -> PartialSummary:
         evaluated=int(d["evaluated"]),
         samples_failed=int(d["samplesFailed"]),
         fit_total=float(d["fitTotal"]),
+        ok_seconds=float(d.get("okSeconds", 0.0)),  # 0 in segments written before it was kept
         loss=_moments(d["loss"]),
         matrix=matrix,
         probabilistic=Probabilistic(int(usable), float(log_loss), float(brier), bins),

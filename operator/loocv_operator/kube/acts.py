@@ -19,7 +19,6 @@ from ..plan import Plan
 from ..results import (
     NOT_RUN_PATH,
     OOM_KILLED_PATH,
-    OPERATOR_PATHS,
     FoldError,
     FoldResult,
     SampleResult,
@@ -43,6 +42,7 @@ from .status import (
     invalid_status,
     merge_patch,
 )
+from .tally import Collected
 from .telemetry import Telemetry
 
 log = logging.getLogger("loocv.operator")
@@ -162,17 +162,14 @@ class Acts:
         )
 
     # ------------------------------------------------------------------ accounting
-    def collect(self, run: TrackedRun, fresh: Sequence[FoldResult]) -> None:
-        """Folds newly stored, counted once each."""
+    def collect(self, run: TrackedRun, fresh: Collected) -> None:
+        """Folds newly stored, counted once each (their seconds: the new folds' mean, as
+        the segments' summaries hold sums, tally.py)."""
         ns = run.ref.namespace
-        for result in fresh:
-            self.telemetry.folds_completed.labels(ns).inc()
-            if result.path not in OPERATOR_PATHS:
-                self.telemetry.fold_seconds.labels(ns).observe(
-                    result.fit_seconds + result.predict_seconds
-                )
-            if result.error is not None:
-                self.telemetry.folds_failed.labels(ns).inc()
+        self.telemetry.folds_completed.labels(ns).inc(fresh.folds)
+        self.telemetry.folds_failed.labels(ns).inc(fresh.failed)
+        for seconds in fresh.fold_seconds:
+            self.telemetry.fold_seconds.labels(ns).observe(seconds)
 
     def pods(
         self,

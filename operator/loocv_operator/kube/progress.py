@@ -66,8 +66,8 @@ def progress_of(
     folds = FoldCounts(
         total=plan.n_folds,
         done=tally.computed,
-        succeeded=tally.computed - len(tally.failed),
-        failed=len(tally.failed),
+        succeeded=tally.succeeded,
+        failed=tally.failed,
         running=sum(
             1
             for b in running

@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..columns import SummaryFrame
 from ..plan import Plan
 from ..spec import LOOCVRunSpec
 from ..store import RunLocation, Store
@@ -66,7 +67,9 @@ class TrackedRun:
 
     def attach(self, plan: Plan) -> None:
         self.plan = plan
-        self.results = StoredResults(self.store, plan.location, plan.n_folds)
+        # The summaries' frame from plan.json (task, classes, folds), never from the data.
+        frame = SummaryFrame.of(plan.task, plan.classes, plan.n_folds)
+        self.results = StoredResults(self.store, plan.location, frame)
 
     @property
     def uri(self) -> str:

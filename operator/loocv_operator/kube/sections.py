@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..oomlog import ACTION_SPLIT, OomLog
+from .tally import METRICS_OVER
 from .wire import (
     MAX_STATUS_CLASSES,
     MAX_WORST_SAMPLES,
@@ -35,11 +36,39 @@ def interval(value: Any) -> list[float] | None:
     return None if low is None or high is None else [low, high]
 
 
+def partial_over(summary: Mapping[str, Any] | None) -> tuple[int, int] | None:
+    """(succeeded folds, planned folds) of a mid-run summary (tally.py marks it), else None:
+    the report's summary covers the run."""
+    over = (summary or {}).get(METRICS_OVER)
+    if not isinstance(over, Mapping):
+        return None
+    return max(0, int(over.get("folds") or 0)), max(0, int(over.get("total") or 0))
+
+
 def metrics_of(summary: Mapping[str, Any] | None) -> Metrics | None:
-    """The headline metrics of a summary; the rest (confusion matrix, …) stays in the store."""
+    """The headline metrics of a summary; the rest (confusion matrix, …) stays in the store.
+    A mid-run summary's are marked partial, with no interval (only the report has them)."""
     if not summary:
         return None
-    raw = summary.get("metrics") or {}
+    raw = dict(summary.get("metrics") or {})
+    over = partial_over(summary)
+    partial: dict[str, Any] = {}
+    if over is not None:
+        folds, total = over
+        if folds == 0:
+            return None  # nothing evaluated yet: no figure to show
+        # Intervals over part of the folds would read as the run's (and the regression
+        # ones are bootstrapped from the rows, by the report Job).
+        for key in ("accuracyCI95", "maeCI95", "rmseCI95", "r2CI95"):
+            raw.pop(key, None)
+        partial = {
+            "partial": True,
+            "folds": folds,
+            "message": (
+                f"partial: over {folds} of {total} folds; intervals and the gate come with "
+                "the report"
+            ),
+        }
     per_class_raw = raw.get("perClass")
     per_class: dict[str, ClassMetrics] | None = None
     if isinstance(per_class_raw, Mapping) and 0 < len(per_class_raw) <= MAX_STATUS_CLASSES:
@@ -53,6 +82,7 @@ def metrics_of(summary: Mapping[str, Any] | None) -> Metrics | None:
             for label, stats in per_class_raw.items()
         }
     return Metrics(
+        **partial,
         accuracy=finite(raw.get("accuracy")),
         accuracy_ci95=interval(raw.get("accuracyCI95")),
         log_loss=finite(raw.get("logLoss")),

@@ -43,10 +43,9 @@ def sized_after_probe(
         for j in attempts.values()
         if j.finished == FINISHED_SUCCEEDED and j.wall_seconds is not None
     ]
-    probe = [f for batch in plan.batches for f in batch]
     pending = len(plan.pending)
     timing = ProbeTiming(
-        fold_seconds=[tally.seconds[f] for f in probe if f in tally.seconds],
+        fold_seconds=tally.fold_seconds(),  # while probing, every stored fold is the probe's
         wall_seconds=max(walls, default=None),
     )
     return size_from_probe(

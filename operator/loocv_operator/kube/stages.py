@@ -124,7 +124,6 @@ class Stages:
 
     def write_progress(self, run: TrackedRun, plan: Plan, progress: Progress) -> None:
         assert run.results is not None
-        tally = run.results.tally
-        view = view_of(run, plan, progress, tally.summary() if tally.stored else None)
+        view = view_of(run, plan, progress, run.results.tally.summary())
         self.runs.set_phase(run.ref.uid, phase_of(view))
         self.acts.write_progress(run, view)

@@ -275,10 +275,17 @@ def invalid_status(
 
 
 def merge_patch(previous: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, Any]:
-    """A JSON merge patch turning ``previous`` into ``new`` at the top level: fields the new
-    status no longer has are removed (null), the others replaced whole."""
+    """A JSON merge patch (RFC 7386) turning ``previous`` into ``new``: fields the new status
+    no longer has are removed (null) at every level — the API server merges objects key by
+    key, so the report's metrics would otherwise keep the mid-run ones' ``partial`` — and
+    the others replaced (lists whole)."""
     patch: dict[str, Any] = {key: None for key in (previous or {}) if key not in new}
-    patch.update(new)
+    for key, value in new.items():
+        old = (previous or {}).get(key)
+        if isinstance(value, Mapping) and isinstance(old, Mapping):
+            patch[key] = merge_patch(old, value)
+        else:
+            patch[key] = value
     return patch
 
 

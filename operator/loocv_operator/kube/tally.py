@@ -1,89 +1,94 @@
-"""What the store says about a run's folds, for progress and the next decision: a tally.
+"""What the store says about a run's folds, for progress, the next decision and the status's
+metrics while the run goes on: a tally, read from the segments' headers only.
 
-The operator needs counts, never rows: which folds have a result (to know which batches
-are done), how many failed and how (the ResultsIncomplete message, the early stop when the
-first folds all fail alike), which never ran (a given-up batch), which paths computed them,
-and the probe batch's fit and predict seconds. ``StoredResults`` keeps that tally and
-refreshes it from the segments that appeared since the last pass (each read once).
-
-The seam: today the tally is made by reading our own segment JSON through ``ResultsLedger``
-(each fold's result parsed once, then only its counts kept). When every segment carries its
-small mergeable summary, ``refresh`` becomes ``merged_summary(store, location)`` and the
-``Tally`` is read from it — nothing else in the operator changes.
+``StoredResults`` keeps a ``SummaryLedger`` (summaries.py): each pass reads the headers of
+the segments that appeared since the last one — never a per-sample row, unless overlapping
+segments share folds — and merges their partial summaries. The ``Tally`` is read from that
+merge: which folds have a result (which batches are done), how many failed and how (the
+ResultsIncomplete message, the early stop when the first folds all fail alike), which never
+ran (a given-up batch), the paths, the fold seconds (the probe's sizing), and the pooled
+metrics over the folds stored so far. Those are partial: no interval (the report Job
+computes them from the rows), never a gate verdict (only the report judges the gate).
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import heapq
+import math
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from typing import Any
 
-from ..ledger import ResultsLedger
+from ..columns import SummaryFrame
 from ..outcome import EARLY_STOP_FOLDS, error_shape
-from ..results import NOT_RUN_PATH, FoldError, FoldResult
+from ..results import FoldError
 from ..store import RunLocation, Store
+from ..summaries import MergedSummary, SummaryLedger
+
+METRICS_OVER = "metricsOver"  # the mid-run summary's marker: {"folds": done, "total": n}
 
 
-@dataclass
+@dataclass(frozen=True)
 class Tally:
-    """Counts of the folds with a result, by fold index where a decision needs the index."""
+    """The counted folds of a run, from its merged segment summaries."""
 
     n_folds: int
-    stored: set[int] = field(default_factory=set)  # every fold with a counted result
-    failed: set[int] = field(default_factory=set)  # computed, and raised (not "not run")
-    not_run: set[int] = field(default_factory=set)  # recorded by the operator, never ran
-    failure_types: Counter[str] = field(default_factory=Counter)
-    paths: Counter[str] = field(default_factory=Counter)
-    seconds: dict[int, float] = field(default_factory=dict)  # fit + predict, succeeded folds
-    # In fold order of arrival: the first computed folds' error shapes (the early stop).
-    first_errors: list[tuple[tuple[str, str], FoldError] | None] = field(default_factory=list)
+    stored: frozenset[int] = frozenset()  # every fold with a counted result (not-run too)
+    not_run: frozenset[int] = frozenset()  # recorded by the operator, never ran
+    failed: int = 0  # computed, and raised (not "not run")
+    succeeded: int = 0
+    failure_types: dict[str, int] = field(default_factory=dict)
+    paths: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0  # fit + predict of the succeeded folds
+    # The first computed folds' errors by fold index (None: it succeeded), for the early stop.
+    first_errors: tuple[FoldError | None, ...] = ()
+    merged: MergedSummary | None = None
 
     @property
     def computed(self) -> int:
-        return len(self.stored) - len(self.not_run)
+        return self.succeeded + self.failed
 
     def has(self, folds: list[int]) -> bool:
         return all(f in self.stored for f in folds)
 
-    def summary(self) -> dict[str, object]:
-        """The few summary fields the status reads while the run goes on (the report's
-        summary replaces it at the end)."""
-        return {
-            "folds": {"notRun": len(self.not_run)},
-            "failureTypes": dict(self.failure_types),
-            "paths": dict(self.paths),
-        }
+    def fold_seconds(self) -> list[float]:
+        """Each succeeded fold at the mean fit + predict time: the probe's sizing needs
+        only their sum and count (batching.size_from_probe), and the headers hold sums."""
+        if not self.succeeded or not math.isfinite(self.seconds) or self.seconds < 0:
+            return []
+        return [self.seconds / self.succeeded] * self.succeeded
 
-    def add(self, result: FoldResult, replaced: FoldResult | None) -> None:
-        if replaced is not None:
-            self._remove(replaced)
-        index = result.index
-        self.stored.add(index)
-        self.paths[result.path] += 1
-        if result.path == NOT_RUN_PATH:
-            self.not_run.add(index)
-            return
-        if result.error is not None:
-            self.failed.add(index)
-            self.failure_types[result.error.type] += 1
-        else:
-            self.seconds[index] = result.fit_seconds + result.predict_seconds
-        if len(self.first_errors) < EARLY_STOP_FOLDS:
-            error = result.error
-            self.first_errors.append(None if error is None else (error_shape(error), error))
+    def summary(self) -> dict[str, Any] | None:
+        """The run's summary so far, for the status while the run goes on (the report's
+        replaces it at the end): the pooled metrics over the folds stored so far, marked
+        with how many folds they are over (the status shows them partial, sections.py)."""
+        if self.merged is None or not self.stored:
+            return None
+        data = self.merged.summary().to_dict()
+        data[METRICS_OVER] = {"folds": self.succeeded, "total": self.n_folds}
+        return data
 
-    def _remove(self, old: FoldResult) -> None:
-        self.stored.discard(old.index)
-        self.not_run.discard(old.index)
-        self.paths[old.path] -= 1
-        if self.paths[old.path] <= 0:
-            del self.paths[old.path]
-        if old.index in self.failed and old.error is not None:
-            self.failed.discard(old.index)
-            self.failure_types[old.error.type] -= 1
-            if self.failure_types[old.error.type] <= 0:
-                del self.failure_types[old.error.type]
-        self.seconds.pop(old.index, None)
+
+def tally_of(merged: MergedSummary) -> Tally:
+    partial = merged.partial
+    not_run = frozenset(partial.not_run)
+    failures = {f.fold: f for f in partial.failures if f.fold not in not_run}
+    first = sorted(heapq.nsmallest(EARLY_STOP_FOLDS, merged.stored - not_run))
+    first_errors = tuple(
+        FoldError(failures[i].type, failures[i].message) if i in failures else None for i in first
+    )
+    return Tally(
+        n_folds=merged.frame.n_folds,
+        stored=merged.stored,
+        not_run=not_run,
+        failed=partial.failed,
+        succeeded=partial.succeeded,
+        failure_types=dict(partial.failure_types),
+        paths=dict(partial.paths),
+        seconds=partial.ok_seconds,
+        first_errors=first_errors,
+        merged=merged,
+    )
 
 
 def failing_alike(tally: Tally) -> str | None:
@@ -93,32 +98,49 @@ def failing_alike(tally: Tally) -> str | None:
     if computed < EARLY_STOP_FOLDS or computed >= tally.n_folds:
         return None
     first = tally.first_errors[:EARLY_STOP_FOLDS]
-    if any(e is None for e in first) or len(first) < EARLY_STOP_FOLDS:
+    if len(first) < EARLY_STOP_FOLDS or tally.failed != computed:
         return None
-    shapes = {e[0] for e in first if e is not None}
-    if len(shapes) != 1 or len(tally.failed) != computed:
-        return None
-    error = first[0][1] if first[0] is not None else None
-    assert error is not None
+    errors = [e for e in first if e is not None]
+    if len(errors) < EARLY_STOP_FOLDS or len({error_shape(e) for e in errors}) != 1:
+        return None  # a failure past the summary's first 20 listed is not known: go on
+    error = errors[0]
     return (
         f"the first {computed} folds all failed with the same error, so no more "
         f"Jobs are created: {error.type}: {error.message[:400]}"
     )
 
 
+@dataclass(frozen=True)
+class Collected:
+    """What a refresh added, for the telemetry's counters: each fold counted once."""
+
+    folds: int = 0  # folds with a result for the first time
+    failed: int = 0  # of them, failures (not-run ones too)
+    fold_seconds: tuple[float, ...] = ()  # each new succeeded fold, at the new folds' mean
+
+
+def collected(before: Tally, after: Tally) -> Collected:
+    new_succeeded = after.succeeded - before.succeeded
+    seconds = after.seconds - before.seconds
+    mean = seconds / new_succeeded if new_succeeded > 0 else math.nan
+    failures_before = before.failed + len(before.not_run)
+    return Collected(
+        folds=len(after.stored - before.stored),
+        failed=max(0, after.failed + len(after.not_run) - failures_before),
+        fold_seconds=(mean,) * new_succeeded if math.isfinite(mean) and mean >= 0 else (),
+    )
+
+
 class StoredResults:
     """The tally of one run, refreshed from the segments that appeared since the last pass."""
 
-    def __init__(self, store: Store, location: RunLocation, n_folds: int) -> None:
-        self.ledger = ResultsLedger(store, location)
-        self.tally = Tally(n_folds)
+    def __init__(self, store: Store, location: RunLocation, frame: SummaryFrame) -> None:
+        self.ledger = SummaryLedger(store, location, frame)
+        self.tally = Tally(frame.n_folds)
 
-    def refresh(self, reader: Executor | None = None) -> list[FoldResult]:
-        """Read the new segments; returns the folds that have a result for the first time
-        (the telemetry counts each fold once; a fold whose counting segment changed is
-        re-tallied, not recounted)."""
-        before = dict(self.ledger.results)
-        fresh = [r for r in self.ledger.refresh(reader) if 0 <= r.index < self.tally.n_folds]
-        for result in fresh:
-            self.tally.add(result, before.get(result.index))
-        return [r for r in fresh if r.index not in before]
+    def refresh(self, reader: Executor | None = None) -> Collected:
+        """Read the new segments' headers and merge; what was added since the last pass (a
+        fold whose counting segment changed is re-tallied, not recounted)."""
+        before = self.tally
+        self.tally = tally_of(self.ledger.refresh(reader))
+        return collected(before, self.tally)

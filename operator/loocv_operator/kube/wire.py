@@ -73,6 +73,18 @@ class ClassMetrics(_Wire):
 
 
 class Metrics(_Wire):
+    """The pooled metrics: the report's at the end; while the run goes on (partial), merged
+    from the stored folds' summaries, without intervals or a gate verdict."""
+
+    partial: bool | None = Field(
+        default=None, description="true while the run goes on: over the folds stored so far"
+    )
+    folds: NonNegative | None = Field(
+        default=None, description="while partial: the succeeded folds the metrics are over"
+    )
+    message: Annotated[str, Field(max_length=256)] | None = Field(
+        default=None, description="while partial: over how many folds, and what is still to come"
+    )
     accuracy: float | None = None
     accuracy_ci95: Interval | None = Field(default=None, alias="accuracyCI95")
     log_loss: float | None = None

@@ -29,6 +29,7 @@ from .conftest import (
     job_creations,
     manifest,
     max_active_jobs,
+    status_patches,
     wait_condition,
 )
 from .jobcontroller import JobController
@@ -181,3 +182,43 @@ def test_auto_batching_times_a_probe_job_then_sizes_the_rest(
     expected = cross_val_predict(DecisionTreeClassifier(random_state=0), X, y, cv=LeaveOneOut())
     np.testing.assert_array_equal(predicted, expected)
     assert json.loads(store.get(location.plan))["batching"]["foldsPerJob"] == 73
+
+
+def test_the_status_shows_partial_metrics_while_running_then_the_reports(
+    api: k8s.ApiClient,
+    cluster: Cluster,
+    operator: Callable[..., OperatorProcess],
+    controller: JobController,
+    namespace: str,
+) -> None:
+    """One trainer Job at a time: the statuses written between two batches carry the pooled
+    metrics over the folds stored so far, marked partial, without an interval or a gate;
+    once every fold is stored they are the report's point estimates."""
+    spec = {**SPEC, "execution": {"foldsPerJob": 50, "maxConcurrentJobs": 1, "retries": 1}}
+    process = operator()
+    create_run(api, manifest("iris-midrun", namespace, spec))
+    final = wait_condition(api, namespace, "iris-midrun", "Complete", process)["status"]
+
+    written = [e.data["status"] for e in status_patches(cluster.log, namespace, "iris-midrun")]
+    running = [s for s in written if s.get("phase") == "Running"]
+    partial = [s["metrics"] for s in running if s.get("metrics")]
+    over = {m["folds"] for m in partial}
+    assert {50, 100, 150} <= over, over  # after each batch (150: the report Job runs)
+    for metrics in partial:
+        assert metrics["partial"] is True
+        assert metrics["message"].startswith(f"partial: over {metrics['folds']} of 150 folds")
+        assert "accuracyCI95" not in metrics and 0.8 <= metrics["accuracy"] <= 1.0
+    for status in running:  # the gate is the report's: never judged mid-run
+        assert not status.get("gate")
+        assert "GatePassed" not in {c["type"] for c in status.get("conditions") or []}
+        if status.get("metrics"):
+            assert status["worstSamples"]
+
+    everything = next(m for m in partial if m["folds"] == 150)
+    metrics = final["metrics"]
+    assert "partial" not in metrics and "folds" not in metrics and "message" not in metrics
+    assert len(metrics["accuracyCI95"]) == 2 and final["gate"]["passed"] is True
+    for key in ("accuracy", "logLoss", "brier", "ece", "lossMean"):
+        assert everything[key] == pytest.approx(metrics[key], rel=1e-12), key
+    for label, stats in metrics["perClass"].items():
+        assert everything["perClass"][label] == pytest.approx(stats, rel=1e-12), label

@@ -19,6 +19,8 @@ from loocv_operator.results import NOT_RUN_PATH, FoldError, FoldResult
 from loocv_operator.spec import parse_spec
 from loocv_operator.store import RunLocation
 
+from .conftest import tally_from
+
 
 def plan(batches: list[list[int]]) -> Plan:
     n = sum(len(b) for b in batches)
@@ -39,10 +41,7 @@ def plan(batches: list[list[int]]) -> Plan:
 
 
 def tally_of(n: int, results: list[FoldResult]) -> Tally:
-    tally = Tally(n)
-    for result in results:
-        tally.add(result, None)
-    return tally
+    return tally_from(n, results)
 
 
 def test_counts_come_from_the_jobs_annotations_and_the_stored_folds() -> None:

@@ -555,15 +555,14 @@ def test_folds_failing_alike_halt_the_run() -> None:
     from loocv_operator.kube.tally import Tally, failing_alike
     from loocv_operator.results import FoldError, FoldResult
 
+    from .conftest import tally_from
+
     def failed(i: int, value: float) -> FoldResult:
         message = f"Found unknown categories [{value}] in column 0 during transform"
         return FoldResult(i, [], error=FoldError("ValueError", message))
 
     def tally(n: int, results: list[FoldResult]) -> Tally:
-        counted = Tally(n)
-        for result in results:
-            counted.add(result, None)
-        return counted
+        return tally_from(n, results)
 
     alike = [failed(i, float(i)) for i in range(10)]
     reason = failing_alike(tally(100, alike))

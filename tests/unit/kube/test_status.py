@@ -172,6 +172,19 @@ def test_invalid_and_pending_statuses() -> None:
 def test_merge_patch_removes_what_the_new_status_lacks() -> None:
     assert merge_patch({"a": 1, "metrics": {"x": 1}}, {"a": 2}) == {"metrics": None, "a": 2}
     assert merge_patch(None, {"a": 2}) == {"a": 2}
+    # Nested objects are merged key by key by the API server: a key gone is nulled there too
+    # (the report's metrics replacing the partial mid-run ones).
+    partial = {"metrics": {"partial": True, "folds": 50, "accuracy": 0.9, "perClass": {"0": {}}}}
+    final = {"metrics": {"accuracy": 0.95, "accuracyCI95": [0.9, 0.98], "perClass": {"0": {}}}}
+    assert merge_patch(partial, final) == {
+        "metrics": {
+            "partial": None,
+            "folds": None,
+            "accuracy": 0.95,
+            "accuracyCI95": [0.9, 0.98],
+            "perClass": {"0": {}},
+        }
+    }
 
 
 @pytest.mark.parametrize("classes", [5, 1000])
