@@ -3,7 +3,7 @@
 Each pass over a run (``reconcile``; ``admit`` and ``spec_changed`` start one at once):
 
 1. **list** what is observable: the run's Jobs (and, on a full pass, their pods and the
-   segments stored since the last pass, as a tally of counts: tally.py);
+   summary headers of the segments stored since the last pass, merged: tally.py);
 2. **decide**, with pure functions: the step the run is in — planning (no plan.json yet:
    the planner Job), training (reconcile.decide: which trainer Jobs to create, resubmit,
    give up, suspend or resume, and stopping.py: whether to stop creating them), finishing
@@ -14,7 +14,8 @@ Each pass over a run (``reconcile``; ``admit`` and ``spec_changed`` start one at
    Job wrote into report.json.
 
 Whatever needs the data or the model runs in pods of the trainer image (jobs.py: planner,
-trainers, report); this process reads only plan.json, segments' counts and report.json.
+trainers, report); this process reads only plan.json, the segments' summary headers
+(merged in tally.py: counts and partial metrics) and report.json.
 Every run has a lock: the periodic pass and a handler never work on a run at once.
 """
 
