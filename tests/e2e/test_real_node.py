@@ -474,10 +474,10 @@ def test_an_oom_killed_batch_gets_more_memory_then_is_split_and_the_run_complete
 def test_an_oom_killed_planner_fails_the_run_naming_the_limit_to_raise(
     control_plane: Cluster, operator: HelmOperator, namespace: str
 ) -> None:
-    """The planner runs with the run's resources and is not remediated: at 64Mi the kernel
-    OOM-kills it while it loads scikit-learn, and the run fails ``PlannerOOMKilled`` (not a
-    generic PlannerFailed), its condition and Event naming the limit and the field to raise.
-    No trainer Job is created."""
+    """The planner runs with the run's resources and is not remediated: 64Mi is less than
+    its Python with scikit-learn needs, the kernel OOM-kills it, and the run fails
+    ``PlannerOOMKilled`` (not a generic PlannerFailed), its condition and Event naming the
+    limit and the field to raise. No trainer Job is created."""
     apply(
         control_plane,
         namespace,
