@@ -1,10 +1,17 @@
 """What only the data and the model together reveal, found before any fold runs.
 
 A configuration error that surfaces at fit time (``penalty: l1`` with ``solver: lbfgs``)
-would otherwise fail every one of N folds with the same message. One trial fit on all the
-samples, step by step through the pipeline, finds it once and names the field: the step
-that raised and, when the message names one of the parameters the manifest set, that
-parameter. The target is checked against the model's task the same way.
+would otherwise fail every one of N folds with the same message. One trial fit, step by step
+through the pipeline, finds it once and names the field: the step that raised and, when the
+message names one of the parameters the manifest set, that parameter. The target is checked
+against the model's task the same way.
+
+The trial fit is on a bounded subsample (``trial_rows``): its job is to catch configuration
+errors, not to fit the data, so a planner pod needs no more memory or time than a small fit
+(a fit on all rows is about what one fold costs: KernelRidge on 5000 rows would be OOM-killed
+where its folds get more memory). A failure on the subsample is confirmed by a fit on all
+rows before refusing: a run is refused only when the fit on all its rows fails, never because
+of the subsample.
 """
 
 from __future__ import annotations
@@ -19,10 +26,13 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
 from .errors import InvalidInput
+from .estimators import task_of
 from .spec import LOOCVRunSpec, StepSpec
 
 MAX_MESSAGE_CHARS = 400
 FLOAT_CLASSES_LIMIT = 20  # more distinct float labels than this (and 10% of n): continuous
+TRIAL_ROWS = 500  # the trial fit's subsample (more only to hold every class twice)
+PER_CLASS = 2  # rows of each class the subsample holds, where the data has them
 
 
 def check_target(spec: LOOCVRunSpec, y: np.ndarray, task: str, model: str) -> None:
@@ -82,10 +92,44 @@ def _refusal(exc: Exception, step: StepSpec, where: str, n: int) -> InvalidInput
     )
 
 
+def trial_rows(y: np.ndarray, classification: bool, limit: int = TRIAL_ROWS) -> np.ndarray:
+    """The rows of the trial fit, in data order, deterministic: all of them up to ``limit``;
+    else, for a classifier, the first ``PER_CLASS`` rows of every class (so each class is
+    present, twice where the data has two), and evenly spaced rows up to ``limit`` in all."""
+    n = len(y)
+    if n <= limit:
+        return np.arange(n)
+    rows: set[int] = set()
+    labels = np.asarray(y)
+    if classification and labels.ndim == 1:
+        _, inverse = np.unique(labels, return_inverse=True)
+        order = np.argsort(inverse, kind="stable")  # rows grouped by class, in data order
+        starts = np.flatnonzero(np.r_[True, np.diff(inverse[order]) != 0])
+        for start, end in zip(starts, np.r_[starts[1:], n], strict=True):
+            rows.update(order[start : min(end, start + PER_CLASS)].tolist())
+    spaced = max(limit - len(rows), 0)
+    rows.update(np.linspace(0, n - 1, spaced).round().astype(int).tolist())
+    return np.array(sorted(rows))
+
+
 def trial_fit(spec: LOOCVRunSpec, estimator: Any, X: np.ndarray, y: np.ndarray) -> None:
-    """Fit a clone once on every sample, one pipeline step at a time, and predict one row,
-    so a failure names the step (``spec.model.preprocessing[0]``) or the model
-    (``spec.model``)."""
+    """Fit a clone on a bounded subsample (``trial_rows``), one pipeline step at a time, and
+    predict one row, so a failure names the step (``spec.model.preprocessing[0]``) or the
+    model (``spec.model``). A failure on the subsample is refused only if the same fit on
+    every sample fails too (the refusal is that fit's): no false refusal from subsampling."""
+    rows = trial_rows(y, task_of(estimator) == "classification")
+    if len(rows) == len(y):
+        _fit_steps(spec, estimator, X, y)
+        return
+    try:
+        _fit_steps(spec, estimator, X[rows], y[rows])
+    except InvalidInput:
+        _fit_steps(spec, estimator, X, y)
+
+
+def _fit_steps(spec: LOOCVRunSpec, estimator: Any, X: np.ndarray, y: np.ndarray) -> None:
+    """One fit of a clone on ``X``, ``y``; an estimator's error is an InvalidInput naming its
+    field."""
     model = clone(estimator)
     steps = [s for _, s in model.steps] if isinstance(model, Pipeline) else [model]
     specs: list[tuple[StepSpec, str]] = [

@@ -43,7 +43,7 @@ def plan_run(
     store: Store | None,
     executor: str = "local",
 ) -> Plan:
-    """Step 1: plan, try one fit on every sample, write plan.json (``store=None``: check
+    """Step 1: plan, one trial fit (preflight.py), write plan.json (``store=None``: check
     only). On a cluster a stored plan is kept as it is (the planner pod's retry; it may
     have been sized after its probe batch); locally it is rewritten (a changed gate reuses
     the folds of its key), and a key with a plan already passed its trial fit."""

@@ -471,6 +471,36 @@ def test_an_oom_killed_batch_gets_more_memory_then_is_split_and_the_run_complete
     assert [s["action"] for s in report["oom"]["steps"]] == ["raised", "split", "split", "failed"]
 
 
+def test_an_oom_killed_planner_fails_the_run_naming_the_limit_to_raise(
+    control_plane: Cluster, operator: HelmOperator, namespace: str
+) -> None:
+    """The planner runs with the run's resources and is not remediated: 64Mi is less than
+    its Python with scikit-learn needs, the kernel OOM-kills it, and the run fails
+    ``PlannerOOMKilled`` (not a generic PlannerFailed), its condition and Event naming the
+    limit and the field to raise. No trainer Job is created."""
+    apply(
+        control_plane,
+        namespace,
+        manifest("starved", execution={"resources": {"limits": {"memory": "64Mi"}}}),
+    )
+    run = wait_condition(control_plane, namespace, "starved", "Failed", timeout=240)
+    failed = {c["type"]: c for c in run["status"]["conditions"]}["Failed"]
+    assert failed["reason"] == "PlannerOOMKilled", failed
+    message = failed["message"]
+    assert "was OOM-killed at its memory limit of 64Mi" in message, message
+    assert "raise spec.execution.resources.limits.memory" in message, message
+    assert run["status"]["phase"] == "Failed"
+    events = _events(control_plane, namespace, "starved")
+    assert any(e.reason == "Failed" and e.message == message for e in events), events
+    assert any(e.reason == "OOMKilled" and "the plan step" in e.message for e in events)
+    (pod,) = pods_of(control_plane, namespace)
+    assert pod.metadata.labels["loocv.dev/step"] == "plan"
+    end = pod.status.container_statuses[0].state.terminated
+    assert (end.reason, end.exit_code) == ("OOMKilled", 137), end
+    jobs = k8s.BatchV1Api(control_plane.api_client).list_namespaced_job(namespace).items
+    assert [j.metadata.labels["loocv.dev/step"] for j in jobs] == ["plan"]
+
+
 def test_a_planners_refusal_reaches_the_invalid_condition_through_its_termination_message(
     control_plane: Cluster, operator: HelmOperator, namespace: str
 ) -> None:

@@ -32,9 +32,12 @@ from decimal import ROUND_CEILING, Decimal, InvalidOperation
 
 from ..oomlog import ACTION_FAILED, ACTION_RAISED, ACTION_SPLIT, OomLog, OomStep
 from ..plan import Plan
+from .jobs import EXIT_KILLED
 from .observe import FINISHED_FAILED, ObservedJob, ObservedPod
 
 OOM_REASON = "OOMKilled"
+PLANNER_OOM_REASON = "PlannerOOMKilled"  # the run's Failed reason: its planner pod was
+MEMORY_FIELD = "spec.execution.resources.limits.memory"
 MAX_MESSAGE = 600
 RAISE_FACTOR = 2
 
@@ -222,4 +225,31 @@ def _oom_advice(pod: ObservedPod) -> str:
             "the operator raises the memory up to its cap (--trainer-memory-cap), "
             "then splits the batch"
         )
-    return "raise spec.execution.resources.limits.memory"
+    return f"raise {MEMORY_FIELD}"
+
+
+def planner_oom(job: ObservedJob, pods: Iterable[ObservedPod]) -> str | None:
+    """Why the run fails when its planner pod was OOM-killed (the kubelet's ``OOMKilled``,
+    or a SIGKILL, exit 137, of a pod not preempted): the limit it had and the field to
+    raise. None for any other failure. The planner is not remediated: it runs with the run's
+    resources, which only the manifest may change."""
+    for pod in pods:
+        if pod.terminated is None or pod.disrupted:
+            continue
+        reason, code, _ = pod.terminated
+        if reason == OOM_REASON or code == EXIT_KILLED:
+            how = "OOM-killed" if reason == OOM_REASON else f"killed (exit code {code}, SIGKILL)"
+            return _planner_oom_message(f"pod {pod.name} was {how}", pod.memory_limit, job)
+    if f"exit code {EXIT_KILLED}" in job.message:  # its pod is gone; the Job says how it ended
+        return _planner_oom_message(f"Job {job.name} was killed (exit code 137)", None, job)
+    return None
+
+
+def _planner_oom_message(what: str, limit: str | None, job: ObservedJob) -> str:
+    had = limit or job.memory_limit
+    where = f"at its memory limit of {had}" if had else "with no memory limit set"
+    return (
+        f"the planner {what} {where}: it loads the data and fits the model once on a "
+        f"subsample before any fold runs; raise {MEMORY_FIELD} (the planner, trainer and "
+        "report pods get the run's resources)"
+    )

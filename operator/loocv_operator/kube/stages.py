@@ -18,6 +18,7 @@ from .observe import (
     ObservedJob,
     ObservedPod,
 )
+from .oom import PLANNER_OOM_REASON, planner_oom
 from .plans import SPEC_OBJECT, planned_message, stored_plan
 from .progress import Progress, view_of
 from .registry import Runs
@@ -67,7 +68,11 @@ class Stages:
                 self.runs.drop(ref.uid, "Failed")
             else:  # an OOM kill, a crash: said in an Event, as a trainer pod's would be
                 self.acts.pods(run, run.spec, planner_pods)
-                self.failed(run, "PlannerFailed", f"the planner Job failed: {job.message}")
+                oom = planner_oom(job, planner_pods)
+                if oom is not None:
+                    self.failed(run, PLANNER_OOM_REASON, oom)
+                else:
+                    self.failed(run, "PlannerFailed", f"the planner Job failed: {job.message}")
             return
         if job.finished == FINISHED_SUCCEEDED:
             self.failed(run, "PlannerFailed", f"the planner Job {job.name} wrote no plan")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from loocv_operator.folds import Fold
-from loocv_operator.kube.jobs import LABEL_BATCH
+from loocv_operator.kube.jobs import LABEL_BATCH, STEP_PLAN
 from loocv_operator.kube.observe import (
     FINISHED_FAILED,
     FINISHED_SUCCEEDED,
@@ -22,6 +22,7 @@ from loocv_operator.kube.oom import (
     OomPolicy,
     memory_bytes,
     memory_quantity,
+    planner_oom,
     pod_failure_events,
     remedied,
     remedy,
@@ -211,3 +212,44 @@ def test_a_plan_without_oom_kills_writes_no_oom_log() -> None:
     assert b'"oom"' not in plan.to_json()
     assert Plan.from_json(plan.to_json()).oom == OomLog()
     assert not OomLog()
+
+
+def planner(
+    message: str = "PodFailurePolicy: exit code 137", memory: str | None = "448Mi"
+) -> ObservedJob:
+    return ObservedJob(
+        "r-plan",
+        -1,
+        0,
+        step=STEP_PLAN,
+        finished=FINISHED_FAILED,
+        message=message,
+        memory_limit=memory,
+    )
+
+
+def planner_pod(terminated: tuple[str, int, str] | None, **kw: Any) -> ObservedPod:
+    fields: dict[str, Any] = {"disrupted": False, "waiting": None, "memory_limit": "448Mi"}
+    fields.update(kw)
+    return ObservedPod("r-plan-x", -1, step=STEP_PLAN, terminated=terminated, **fields)
+
+
+def test_an_oom_killed_planner_is_named_with_its_limit_and_the_field_to_raise() -> None:
+    said = planner_oom(planner(), [planner_pod(("OOMKilled", 137, ""))])
+    assert said is not None
+    assert said.startswith("the planner pod r-plan-x was OOM-killed at its memory limit of 448Mi")
+    assert "raise spec.execution.resources.limits.memory" in said
+    sigkill = planner_oom(planner(), [planner_pod(("Error", 137, ""), memory_limit=None)])
+    assert (
+        sigkill is not None
+        and "killed (exit code 137, SIGKILL) at its memory limit of 448Mi" in sigkill
+    )
+    gone = planner_oom(planner(memory=None), [])  # the pod is gone: the Job's message says 137
+    assert gone is not None and "with no memory limit set" in gone
+
+
+def test_a_planner_that_crashed_or_was_preempted_is_not_an_oom_kill() -> None:
+    crashed = planner("BackoffLimitExceeded: Job has reached the specified backoff limit")
+    assert planner_oom(crashed, [planner_pod(("Error", 1, "Traceback"))]) is None
+    assert planner_oom(crashed, [planner_pod(("Error", 137, ""), disrupted=True)]) is None
+    assert planner_oom(crashed, [planner_pod(None)]) is None

@@ -11,11 +11,21 @@ from typing import Any
 
 import pytest
 
-from loocv_operator.kube.jobs import LABEL_ATTEMPT, LABEL_BATCH
+from loocv_operator.kube.jobs import LABEL_BATCH
 from loocv_operator.ledger import load_results
 from loocv_operator.store import LocalStore, RunLocation
 
-from .test_service import UID, Clock, FakeKube, admit, body, make_service, pending, plan_of, train
+from .test_service import (
+    UID,
+    Clock,
+    FakeKube,
+    admit,
+    body,
+    make_service,
+    pending,
+    plan_of,
+    train,
+)
 
 LOCATION = RunLocation("ns", "iris", UID)
 
@@ -36,19 +46,19 @@ def clock() -> Clock:
 
 
 def oom_kill(kube: FakeKube, name: str) -> None:
-    """What the kubelet and the Job controller leave after the kernel kills the trainer."""
+    """What the kubelet and the Job controller leave after the kernel kills the trainer (or
+    the planner)."""
     job = kube.jobs[name]
     kube.finish(name, ok=False, reason="PodFailurePolicy")
     kube.jobs[name]["status"]["conditions"][0]["message"] = (
         f"Container trainer for pod ns/{name}-x failed with exit code 137 matching FailJob "
         "rule at index 2"
     )
-    labels = job["metadata"]["labels"]
     kube.pods.append(
         {
             "metadata": {
                 "name": f"{name}-x",
-                "labels": {LABEL_BATCH: labels[LABEL_BATCH], LABEL_ATTEMPT: labels[LABEL_ATTEMPT]},
+                "labels": job["spec"]["template"]["metadata"]["labels"],
             },
             "spec": job["spec"]["template"]["spec"],
             "status": {
@@ -178,3 +188,32 @@ def test_a_restarted_operator_keeps_the_raised_memory_and_repeats_no_step(
     third = next(n for n in kube.created if n.endswith("-b2-r0"))
     assert memory_of(kube, third)["limits"]["memory"] == "512Mi"
     assert kube.status["oom"]["memory"] == "512Mi" and kube.status["oom"]["killed"] == 1
+
+
+def test_an_oom_killed_planner_fails_the_run_naming_its_limit_and_the_field_to_raise(
+    kube: FakeKube, root: Path, clock: Clock
+) -> None:
+    """The planner is not remediated (it runs with the run's resources, which only the
+    manifest changes): the run fails PlannerOOMKilled, not a generic PlannerFailed, and
+    says which limit it hit and what to raise."""
+    spec = body()["spec"]
+    spec["execution"] = {**spec["execution"], "resources": {"limits": {"memory": "448Mi"}}}
+    service = make_service(kube, root, clock, trainer_memory_cap="1Gi")
+    service.admit(body(spec))
+    (planner,) = kube.steps
+    oom_kill(kube, planner)
+    clock.now += 10
+    service.reconcile(UID)
+
+    failed = kube.conditions()["Failed"]
+    assert failed["status"] == "True" and failed["reason"] == "PlannerOOMKilled", failed
+    message = failed["message"]
+    assert f"the planner pod {planner}-x was OOM-killed at its memory limit of 448Mi" in message
+    assert "raise spec.execution.resources.limits.memory" in message
+    assert kube.status["phase"] == "Failed" and kube.created == []
+    assert service.tracked() == [] and service.phase_counts() == {"Failed": 1}
+    events = {e["reason"]: e for e in kube.events}
+    assert "the plan step" in events["OOMKilled"]["message"]  # the kubelet's fact, told
+    assert "448Mi" in events["OOMKilled"]["message"]
+    assert events["Failed"]["message"] == message and events["Failed"]["type"] == "Warning"
+    assert not (root / "ns/iris/uid-1/plan.json").exists()
