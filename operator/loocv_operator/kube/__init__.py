@@ -4,8 +4,8 @@ A run is three kinds of Jobs, all from the trainer image (jobs.py): the planner 
 plan.json, the trainers write segments, the report Job writes report.json. This package
 never reads user data or fits a model, and never imports the engine that does (trainer,
 datasets, estimators, report): it stands on the spec, the store, the plan and the stored
-segments' summary headers (tally.py). service.py is the loop (list → decide → act → write status); the
-deciding is pure (admission, reconcile, stopping, sizing, progress) and unit-tested offline,
-apart from the code that talks to the API server (kubeapi, acts) and the kopf wiring
-(handlers, main).
+segments' summary headers (tally.py). service.py is the loop (list → decide → act → write
+status); the deciding is pure (admission, reconcile, stopping, sizing, progress) and
+unit-tested offline, apart from the code that talks to the API server (kubeapi, acts) and
+the kopf wiring (handlers, main).
 """
