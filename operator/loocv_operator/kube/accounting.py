@@ -38,6 +38,7 @@ from .usage import (
     PodUsage,
     Requests,
     budget_allows_more,
+    budget_leaves_room,
     check_budget,
     container_requests,
     expected_job_seconds,
@@ -173,18 +174,21 @@ def budget_of(spec: Mapping[str, Any] | None) -> BudgetSpec | None:
 
 
 def reopened_status(body: Mapping[str, Any], now: datetime) -> dict[str, Any] | None:
-    """A run that ended on its budget, whose budget now leaves room: its status reopened
-    (Running, Failed and Complete gone, BudgetExceeded False) for the operator to go on
-    from the folds it kept; None for any other run."""
+    """A run that ended on its budget, whose spec changed since and whose budget now leaves
+    room for another pod: its status reopened (Running, Failed and Complete gone,
+    BudgetExceeded False) for the operator to go on from the folds it kept; None for any
+    other run (an operator restart reopens nothing)."""
     status = dict(body.get("status") or {})
     conditions = status.get("conditions") or []
     failed = cond.find(conditions, cond.FAILED)
     if failed is None or failed.get("status") != "True" or failed.get("reason") != BUDGET_REASON:
         return None
-    budget = budget_of(body.get("spec"))
-    if not budget_allows_more(budget, status.get("usage")):
-        return None
     generation = (body.get("metadata") or {}).get("generation")
+    ended_at = failed.get("observedGeneration")
+    if ended_at is not None and ended_at == generation:
+        return None  # the spec the budget ended the run with
+    if not budget_leaves_room(budget_of(body.get("spec")), status.get("usage")):
+        return None
     ended = (cond.FAILED, cond.COMPLETE, cond.GATE_PASSED, cond.RESULTS_INCOMPLETE)
     kept = [dict(c) for c in conditions if c.get("type") not in ended]
     message = "the budget was raised: the run goes on from the folds it kept"
