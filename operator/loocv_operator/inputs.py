@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from .datasets import Dataset, load_dataset
-from .estimators import build_estimator
 from .privacy import IdHasher, hasher_for
 from .spec import LOOCVRunSpec
 
@@ -27,5 +26,7 @@ def load_inputs(
 ) -> Inputs:
     """The model first (a refused estimator costs no data read), then the data."""
     hasher = hasher_for(spec.privacy)
+    from .estimators import build_estimator  # scikit-learn: not for `loocv report`
+
     estimator = build_estimator(spec.model, allowlist, spec.execution.seed)
     return Inputs(dataset or load_dataset(spec.dataset, spec.storage), estimator, hasher)

@@ -33,6 +33,7 @@ from . import __version__, trainer
 from .columns import SummaryFrame
 from .datasets import Dataset
 from .errors import InvalidInput
+from .foldrunner import FoldRunner, limit_math_threads
 from .folds import plan_batches
 from .outcome import EARLY_STOP_FOLDS, error_shape
 from .plan import Plan
@@ -42,14 +43,7 @@ from .runsteps import load_inputs, plan_run
 from .segments import SegmentWriter
 from .spec import LOOCVRun
 from .store import RunLocation, Store
-from .trainer import (
-    BatchOutcome,
-    FoldRunner,
-    fast_pass,
-    limit_math_threads,
-    run_folds,
-    stored_folds,
-)
+from .trainer import BatchOutcome, fast_pass, run_folds, stored_folds
 
 LOCAL_BATCHES_PER_WORKER = 32
 LOCAL_MAX_FOLDS_PER_BATCH = 64

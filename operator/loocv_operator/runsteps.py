@@ -26,8 +26,6 @@ from .gate import GateVerdict, evaluate_gate
 from .inputs import Inputs, load_inputs
 from .ledger import load_results
 from .plan import Plan
-from .planning import make_plan
-from .preflight import trial_fit
 from .report import write_report
 from .results import OPERATOR_PATHS, FoldResult, SampleResult, to_python
 from .spec import LOOCVRunSpec
@@ -49,6 +47,9 @@ def plan_run(
     only). On a cluster a stored plan is kept as it is (the planner pod's retry; it may
     have been sized after its probe batch); locally it is rewritten (a changed gate reuses
     the folds of its key), and a key with a plan already passed its trial fit."""
+    from .planning import make_plan  # scikit-learn: only to plan, never to report
+    from .preflight import trial_fit
+
     stored = store is not None and store.exists(location.plan)
     if store is not None and stored and executor == "cluster":
         return Plan.from_json(store.get(location.plan), store.uri(location.plan))

@@ -11,11 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -24,35 +22,51 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
 
 from .errors import InvalidInput
+from .gatespec import (
+    CLASSIFICATION_GATES,
+    REGRESSION_GATES,
+    BaselineSpec,
+    CountBound,
+    GateSpec,
+    MaxBound,
+    MinBound,
+    R2MinBound,
+    UnitMaxBound,
+)
+from .specbase import (
+    API_GROUP,
+    API_VERSION,
+    BUILTIN_DATASETS,
+    DNS_LABEL,
+    DNS_SUBDOMAIN,
+    DOTTED_NAME,
+    KIND,
+    MAX_FOLDS_PER_JOB,
+    LabelValue,
+    Seed,
+)
+from .specbase import SpecModel as _Model
+from .specerrors import ManifestError, problems_of
 
-API_GROUP = "loocv.dev"
-API_VERSION = "v1alpha1"
-KIND = "LOOCVRun"
-BUILTIN_DATASETS = ("iris", "wine", "breast_cancer", "digits", "diabetes")
-DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-DOTTED_NAME = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$"
-MAX_FOLDS_PER_JOB = 100_000
-MAX_MANIFEST_BYTES = 1 << 20  # the API server refuses objects past ~1.5 MB anyway
-MAX_MANIFEST_NODES = 100_000  # values after YAML aliases are expanded
-
-LabelValue = int | str
-Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]  # numpy's RandomState takes no other seed
-
-
-class _Model(BaseModel):
-    """camelCase on the wire (like every Kubernetes API), snake_case in Python."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        alias_generator=to_camel,
-        populate_by_name=True,
-        frozen=True,
-        strict=True,  # as the API server: "4" is not an int, "yes" not a bool
-    )
+# The manifest's parts defined beside it, named here too: `from .spec import GateSpec`.
+__all__ = [
+    "API_GROUP",
+    "API_VERSION",
+    "BUILTIN_DATASETS",
+    "CLASSIFICATION_GATES",
+    "KIND",
+    "REGRESSION_GATES",
+    "BaselineSpec",
+    "CountBound",
+    "GateSpec",
+    "ManifestError",
+    "MaxBound",
+    "MinBound",
+    "R2MinBound",
+    "UnitMaxBound",
+]
 
 
 class DatasetSpec(_Model):
@@ -281,98 +295,6 @@ class StorageSpec(_Model):
     delete_on_delete: bool = False
 
 
-class MinBound(_Model):
-    """A lower bound on a score in [0, 1] (accuracy, recall)."""
-
-    min: Annotated[float, Field(ge=0.0, le=1.0)]
-
-
-class R2MinBound(_Model):
-    """r2 is at most 1 (and unbounded below)."""
-
-    min: Annotated[float, Field(le=1.0)]
-
-
-class MaxBound(_Model):
-    """An upper bound on a non-negative error (log loss, Brier score, MAE, RMSE)."""
-
-    max: Annotated[float, Field(ge=0.0)]
-
-
-class UnitMaxBound(_Model):
-    """An upper bound on a fraction in [0, 1] (ECE, failure rate)."""
-
-    max: Annotated[float, Field(ge=0.0, le=1.0)]
-
-
-class CountBound(_Model):
-    max: Annotated[int, Field(ge=0)]
-
-
-class BaselineSpec(_Model):
-    """A baseline run of the same samples, compared sample by sample: the run fails if it is
-    significantly worse (one-sided exact McNemar test at alpha) or if more than
-    maxRegressions samples went from right to wrong."""
-
-    run: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253)] | None = Field(
-        default=None, description="a LOOCVRun in the same namespace (its newest stored report)"
-    )
-    results_uri: Annotated[str, Field(min_length=1)] | None = Field(
-        default=None, description="a finished run's directory (s3://… or a path)"
-    )
-    max_regressions: Annotated[int, Field(ge=0)] | None = Field(
-        default=None, description="samples allowed to go from right to wrong"
-    )
-    alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
-        default=0.05, description="significance level of the one-sided McNemar test"
-    )
-    classes: list[LabelValue] | None = Field(
-        default=None,
-        min_length=1,
-        description="count regressions only among samples of these true classes",
-    )
-
-    @model_validator(mode="after")
-    def _one_source(self) -> BaselineSpec:
-        if (self.run is None) == (self.results_uri is None):
-            raise ValueError("give exactly one of 'run' or 'resultsUri'")
-        return self
-
-
-class GateSpec(_Model):
-    """Thresholds a run must meet; a breach fails the gate (exit 3, GatePassed=False)."""
-
-    accuracy: MinBound | None = None
-    class_recall: MinBound | None = Field(default=None, description="minimum recall of every class")
-    log_loss: MaxBound | None = None
-    brier: MaxBound | None = None
-    ece: UnitMaxBound | None = None
-    mae: MaxBound | None = None
-    rmse: MaxBound | None = None
-    r2: R2MinBound | None = None
-    failed_folds: CountBound | None = None
-    failure_rate: UnitMaxBound | None = None
-    missing_folds: CountBound | None = Field(
-        default=None,
-        description="folds allowed to have no readable result (default 0: a gate over "
-        "incomplete results fails)",
-    )
-    baseline: BaselineSpec | None = None
-
-    @model_validator(mode="after")
-    def _some_threshold(self) -> GateSpec:
-        if not any(getattr(self, name) is not None for name in type(self).model_fields):
-            raise ValueError(
-                "an empty gate passes everything: give at least one threshold, or leave "
-                "the gate out"
-            )
-        return self
-
-
-CLASSIFICATION_GATES = ("accuracy", "class_recall", "log_loss", "brier", "ece")
-REGRESSION_GATES = ("mae", "rmse", "r2")
-
-
 class PrivacySpec(_Model):
     hash_sample_ids: bool = False
     salt_secret_ref: KeyedSecretRef | None = Field(
@@ -382,7 +304,8 @@ class PrivacySpec(_Model):
 
 class MlflowTrackingSpec(_Model):
     """Log the finished run to an MLflow tracking server (the mlflow extra must be installed
-    where the report is written; credentials come from the MLFLOW_* environment)."""
+    where the report is written; credentials come from the MLFLOW_* environment: locally the
+    caller's, on a cluster the report pod's, from ``secretRef`` or the operator's default)."""
 
     tracking_uri: Annotated[str, Field(min_length=1)] = Field(
         description="MLflow tracking URI, e.g. http://mlflow.mlflow:5000"
@@ -392,6 +315,11 @@ class MlflowTrackingSpec(_Model):
     )
     run_name: Annotated[str, Field(min_length=1, max_length=250)] | None = Field(
         default=None, description="MLflow run name; default: the LOOCVRun's name"
+    )
+    secret_ref: SecretRef | None = Field(
+        default=None,
+        description="Secret (in the run's namespace) with MLFLOW_TRACKING_TOKEN or "
+        "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, for the report pod only",
     )
 
 
@@ -456,66 +384,6 @@ class LOOCVRun(BaseModel):
     status: dict[str, Any] | None = None
 
 
-class ManifestError(InvalidInput):
-    """Every problem of a manifest at once, each with its field path."""
-
-    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
-        self.problems = problems
-        where = problems[0][0] if len(problems) == 1 else source
-        message = problems[0][1] if len(problems) == 1 else f"{len(problems)} problems"
-        super().__init__(where, message)
-
-    def __str__(self) -> str:
-        return "\n".join(f"{where}: {message}" for where, message in self.problems)
-
-
-def _field_path(prefix: str, loc: tuple[int | str, ...]) -> str:
-    path = prefix
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif part.startswith(("function-", "literal[", "constrained-")) or part in (
-            "int",
-            "str",
-        ):
-            continue  # pydantic's union-branch names are noise to a user
-        else:
-            path += f".{part}" if path else str(part)
-    return path
-
-
-_PATTERN_WORDS = {
-    DNS_SUBDOMAIN: "a lowercase DNS name: a-z, 0-9, '-' and '.', starting and ending "
-    "with a letter or digit",
-    DNS_LABEL: "a lowercase DNS label: a-z, 0-9 and '-', starting and ending with a letter "
-    "or digit, at most 63 characters",
-    DOTTED_NAME: "a dotted Python name such as sklearn.svm.SVC",
-}
-
-
-def _plain_message(message: str) -> str:
-    """pydantic's words without its internals: no class names, patterns in words."""
-    message = re.sub(r" or instance of \w+", "", message)
-    for pattern, words in _PATTERN_WORDS.items():
-        message = message.replace(f"String should match pattern '{pattern}'", f"must be {words}")
-    return message
-
-
-def problems_of(error: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
-    """Turn pydantic's errors into (field path, message) pairs, without duplicates."""
-    seen: dict[str, str] = {}
-    for item in error.errors(include_url=False):
-        where = _field_path(prefix, item["loc"]) or prefix or "manifest"
-        message = _plain_message(item["msg"].removeprefix("Value error, "))
-        if item["type"] == "extra_forbidden":
-            message = "unknown field"
-        if where in seen and message not in seen[where]:
-            seen[where] += f"; or {message}"
-        else:
-            seen.setdefault(where, message)
-    return list(seen.items())
-
-
 def parse_run(document: Any, source: str = "manifest") -> LOOCVRun:
     """Validate a whole LOOCVRun document (dict), raising ManifestError with field paths."""
     if not isinstance(document, dict):
@@ -532,96 +400,3 @@ def parse_spec(spec: Any) -> LOOCVRunSpec:
         return LOOCVRunSpec.model_validate(spec)
     except ValidationError as exc:
         raise ManifestError("spec", problems_of(exc, "spec")) from None
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """Safe loading that refuses a key given twice in one mapping: PyYAML keeps the last
-    silently, so a second ``spec:`` would replace the first without a word (kubectl refuses
-    such a file too)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
-            if isinstance(key, str | int | float | bool) and key in seen:
-                mark = key_node.start_mark
-                raise yaml.constructor.ConstructorError(
-                    None,
-                    None,
-                    f"the key {key!r} appears twice in one mapping (line {mark.line + 1}); "
-                    "keep one",
-                    mark,
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _expanded_size(value: Any, limit: int) -> int:
-    """How many values the document holds once YAML aliases are expanded (an alias is a
-    shared reference after loading, but validating or hashing walks every copy: a
-    "billion laughs" document of 1 kB would take hours). Memoised, so this walk is linear."""
-    sizes: dict[int, int] = {}
-    stack: list[tuple[Any, bool]] = [(value, False)]
-    while stack:
-        item, children_done = stack.pop()
-        if not isinstance(item, dict | list) or id(item) in sizes:
-            continue
-        children = list(item.values()) if isinstance(item, dict) else item
-        if not children_done:
-            stack.append((item, True))
-            stack.extend((c, False) for c in children if isinstance(c, dict | list))
-            continue
-        total = 1 + sum(sizes.get(id(c), 1) for c in children)
-        if total > limit:
-            return total
-        sizes[id(item)] = total
-    return sizes.get(id(value), 1)
-
-
-def load_manifest(path: str | Path) -> LOOCVRun:
-    """Read one LOOCVRun from a YAML (or JSON) file."""
-    return parse_run(load_document(path), str(path))
-
-
-def load_document(path: str | Path) -> dict[str, Any]:
-    """The one LOOCVRun document of a YAML (or JSON) file, as the mapping it holds (for a
-    client that sends it on as written: ``metadata.generateName`` and all)."""
-    source = str(path)
-    try:
-        size = Path(path).stat().st_size
-        if size > MAX_MANIFEST_BYTES:
-            raise InvalidInput(
-                source, f"{size} bytes: a manifest is at most {MAX_MANIFEST_BYTES} bytes"
-            )
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidInput(source, "no such file") from None
-    except IsADirectoryError:
-        raise InvalidInput(source, "is a directory; give the manifest's YAML file") from None
-    except UnicodeDecodeError:
-        raise InvalidInput(source, "cannot read: not UTF-8 text") from None
-    except OSError as exc:
-        raise InvalidInput(source, f"cannot read: {exc.strerror or exc}") from None
-    try:
-        documents = [d for d in yaml.load_all(text, Loader=_UniqueKeyLoader) if d is not None]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise InvalidInput(source, f"not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
-    except RecursionError:
-        raise InvalidInput(source, "not a manifest: nested too deeply") from None
-    for document in documents:
-        if _expanded_size(document, MAX_MANIFEST_NODES) > MAX_MANIFEST_NODES:
-            raise InvalidInput(
-                source,
-                f"more than {MAX_MANIFEST_NODES} values once YAML aliases are expanded; "
-                "a manifest this large is refused (an alias bomb?)",
-            )
-    runs = [d for d in documents if isinstance(d, dict) and d.get("kind") == KIND]
-    if len(runs) != 1:
-        found = "no" if not runs else str(len(runs))
-        kinds = sorted({str(d.get("kind")) for d in documents if isinstance(d, dict)} - {KIND})
-        seen = f" (it holds kind {', '.join(kinds)})" if kinds and not runs else ""
-        raise InvalidInput(source, f"expected exactly one LOOCVRun document, found {found}{seen}")
-    found_run: dict[str, Any] = runs[0]
-    return found_run

@@ -33,6 +33,9 @@ NON_DEFAULT: dict[str, Any] = {
         "addressingStyle": "virtual",
         "secretName": "loocv-s3",
     },
+    "tracking": {
+        "mlflowSecretName": "loocv-mlflow",
+    },
     "operator": {
         "logFormat": "plain",
         "statusInterval": 5,
@@ -134,6 +137,7 @@ def test_the_rendered_deployment_configures_the_operator_as_the_values_say(
     assert settings.s3_endpoint == "http://minio.storage:9000"
     assert settings.s3_addressing_style == "virtual"
     assert settings.storage_secret == "loocv-s3"
+    assert settings.mlflow_secret == "loocv-mlflow"
     assert settings.log_format == "plain"
     assert settings.status_interval == 5.0
     assert settings.workers == 8
@@ -159,6 +163,7 @@ def test_default_values_give_the_operators_own_defaults(render: Callable[..., Ma
     assert settings.clusterwide
     assert settings.trainer_image == defaults.trainer_image  # the operator's, not a copy
     assert settings.storage_uri is None and settings.storage_secret is None
+    assert settings.mlflow_secret is None
     assert settings.log_format == "json"
     assert settings.liveness == defaults.liveness
     assert not any("valueFrom" in e for e in container["env"])  # no Secret named: none read

@@ -193,8 +193,12 @@ def test_kueue_admits_only_what_the_quota_allows_and_the_run_completes(
     assert status["folds"]["succeeded"] == status["folds"]["total"] == 569
     assert status["jobs"]["total"] == 5 and status["jobs"]["awaitingAdmission"] == 0
     assert sorted(r.index for r in stored_results(run, s3.endpoint)) == list(range(569))
+    # Every Job of the run is queued: the five trainers, the planner and the report Job.
     seen_by_kueue = workloads(control_plane.api_client, namespace)
-    assert len(seen_by_kueue) == 5 and all(w["spec"]["queueName"] == QUEUE for w in seen_by_kueue)
+    owners = sorted(w["metadata"]["ownerReferences"][0]["name"] for w in seen_by_kueue)
+    assert [o.rsplit("-", 1)[-1] for o in owners if not o.endswith("-r0")] == ["plan", "report"]
+    assert sum(o.endswith("-r0") for o in owners) == 5, owners
+    assert all(w["spec"]["queueName"] == QUEUE for w in seen_by_kueue)
 
 
 def _high_priority_job(name: str, seconds: int, cpu: str = "1") -> dict[str, Any]:

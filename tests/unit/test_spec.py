@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from loocv_operator.errors import InvalidInput
-from loocv_operator.spec import ManifestError, load_manifest, parse_run, parse_spec
+from loocv_operator.manifestfile import load_manifest
+from loocv_operator.spec import ManifestError, parse_run, parse_spec
 
 EXAMPLES = sorted(Path(__file__).parents[2].joinpath("examples").glob("*.yaml"))
 

@@ -20,7 +20,7 @@ from ..results import FoldResult
 from ..usage import BRUTE_FORCE_KEY
 
 if TYPE_CHECKING:
-    from ..trainer import FoldRunner
+    from ..foldrunner import FoldRunner
 
 SAMPLE_FOLDS = 3
 MAX_SECONDS = 5.0

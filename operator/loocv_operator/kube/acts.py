@@ -362,6 +362,7 @@ def job_defaults(settings: Settings) -> JobDefaults:
         s3_endpoint=settings.s3_endpoint,
         s3_addressing_style=settings.s3_addressing_style,  # trainers address S3 alike
         storage_secret=settings.storage_secret,
+        mlflow_secret=settings.mlflow_secret,
         default_requests=(
             ("cpu", settings.trainer_cpu_request),
             ("memory", settings.trainer_memory_request),

@@ -64,6 +64,7 @@ class JobDefaults:
     s3_endpoint: str | None = None
     s3_addressing_style: str | None = None  # the operator's, passed on to trainer pods
     storage_secret: str | None = None  # used when the run names none
+    mlflow_secret: str | None = None  # the report pod's MLflow credentials, if the run names none
     tmp_size_limit: str = "1Gi"
     image_pull_policy: str = "IfNotPresent"
     # Requests and limits for a resource the manifest names neither a request nor a limit
@@ -137,6 +138,27 @@ def _secret_env(name: str, secret: str, key: str, optional: bool = False) -> dic
     if optional:
         ref["optional"] = True
     return {"name": name, "valueFrom": {"secretKeyRef": ref}}
+
+
+# What MLflow's client reads for credentials; each optional, so a Secret holds a token or a
+# username and password. Only the report pod logs to MLflow, so only it gets them.
+MLFLOW_CREDENTIALS = (
+    "MLFLOW_TRACKING_TOKEN",
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+)
+
+
+def mlflow_env(spec: LOOCVRunSpec, defaults: JobDefaults) -> list[dict[str, Any]]:
+    """The report pod's MLflow credentials: the run's secretRef, else the operator's default
+    Secret, read by the kubelet (the operator never reads a Secret)."""
+    mlflow = spec.tracking.mlflow if spec.tracking else None
+    if mlflow is None:
+        return []
+    secret = mlflow.secret_ref.name if mlflow.secret_ref else defaults.mlflow_secret
+    if not secret:
+        return []
+    return [_secret_env(name, secret, name, optional=True) for name in MLFLOW_CREDENTIALS]
 
 
 def trainer_env(spec: LOOCVRunSpec, defaults: JobDefaults) -> list[dict[str, Any]]:
@@ -317,7 +339,8 @@ def _job(
         "imagePullPolicy": defaults.image_pull_policy,
         "command": list(command),
         "args": args,
-        "env": trainer_env(spec, defaults),
+        "env": trainer_env(spec, defaults)
+        + (mlflow_env(spec, defaults) if labels.get(LABEL_STEP) == STEP_REPORT else []),
         "securityContext": {
             "runAsNonRoot": True,
             "allowPrivilegeEscalation": False,

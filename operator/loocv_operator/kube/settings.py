@@ -30,6 +30,7 @@ class Settings:
     s3_endpoint: str | None = None
     s3_addressing_style: str | None = None  # path | virtual | auto (None: path)
     storage_secret: str | None = None  # Secret (in the run's namespace) for trainer pods
+    mlflow_secret: str | None = None  # Secret (in the run's namespace) for report pods
     status_interval: float = 10.0  # seconds between full reconciles and status patches
     poll_interval: float = 2.0  # seconds between Job checks while batches wait for a slot
     store_concurrency: int = 16  # parallel GETs when collecting fold results
@@ -101,6 +102,12 @@ def parser() -> argparse.ArgumentParser:
         "--storage-secret",
         help="default Secret with the store's credentials for "
         "trainer pods (env LOOCV_STORAGE_SECRET)",
+    )
+    p.add_argument(
+        "--mlflow-secret",
+        help="default Secret with MLflow credentials (MLFLOW_TRACKING_TOKEN, or _USERNAME and "
+        "_PASSWORD) for the report pods of runs whose spec.tracking.mlflow names no "
+        "secretRef (env LOOCV_MLFLOW_SECRET)",
     )
     p.add_argument(
         "--status-interval",
@@ -211,6 +218,7 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         s3_endpoint=text(args.s3_endpoint, "LOOCV_S3_ENDPOINT"),
         s3_addressing_style=text(args.s3_addressing_style, "LOOCV_S3_ADDRESSING_STYLE"),
         storage_secret=text(args.storage_secret, "LOOCV_STORAGE_SECRET"),
+        mlflow_secret=text(args.mlflow_secret, "LOOCV_MLFLOW_SECRET"),
         status_interval=number(
             args.status_interval, "LOOCV_STATUS_INTERVAL", defaults.status_interval, float
         ),

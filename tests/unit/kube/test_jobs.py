@@ -185,6 +185,38 @@ def test_the_operator_default_secret_and_no_salt_without_hashing(
     assert "AWS_ACCESS_KEY_ID" not in env(job(run, bare))
 
 
+MLFLOW = {"mlflow": {"trackingUri": "http://mlflow:5000", "secretRef": {"name": "team-mlflow"}}}
+
+
+def test_only_the_report_pod_gets_the_runs_mlflow_credentials(
+    run: RunLocation, defaults: JobDefaults
+) -> None:
+    """The report pod logs the run to MLflow: it alone gets the Secret's keys, each optional
+    (a token, or a username and password); planner and trainer pods never do."""
+    spec = spec_of(tracking=MLFLOW)
+    report = env(build_step_job(run, spec, STEP_REPORT, PLAN, defaults))
+    for key in ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        assert report[key] == {
+            "secretKeyRef": {"name": "team-mlflow", "key": key, "optional": True}
+        }
+    planner = env(build_step_job(run, spec, STEP_PLAN, PLAN, defaults))
+    trainer = env(job(run, defaults, tracking=MLFLOW))
+    assert not any(k.startswith("MLFLOW_") for k in (*planner, *trainer))
+
+
+def test_the_operators_default_mlflow_secret_only_for_runs_that_log_to_mlflow(
+    run: RunLocation,
+) -> None:
+    defaults = JobDefaults(image="img", mlflow_secret="ops-mlflow")
+    logging_run = spec_of(tracking={"mlflow": {"trackingUri": "http://mlflow:5000"}})
+    report = env(build_step_job(run, logging_run, STEP_REPORT, PLAN, defaults))
+    assert report["MLFLOW_TRACKING_TOKEN"]["secretKeyRef"]["name"] == "ops-mlflow"
+    named = env(build_step_job(run, spec_of(tracking=MLFLOW), STEP_REPORT, PLAN, defaults))
+    assert named["MLFLOW_TRACKING_TOKEN"]["secretKeyRef"]["name"] == "team-mlflow"  # the run's
+    quiet = env(build_step_job(run, spec_of(), STEP_REPORT, PLAN, defaults))
+    assert not any(k.startswith("MLFLOW_") for k in quiet)
+
+
 def test_scheduling_fields(run: RunLocation, defaults: JobDefaults) -> None:
     body = job(
         run,
