@@ -1,19 +1,24 @@
 """Usage and budget of one tracked run, as the run service calls them (kube/usage.py holds
-the arithmetic). Each method is one call site in kube/service.py:
+the arithmetic; kube/acts.py makes the calls):
 
-- ``observe``  every full pass, with the pods as listed: the pod ledger (persisted as
-  pods.json beside the run's folds when it changes, read back after a restart);
+- ``record``   every full pass, with the run's trainer pods as listed: the pod ledger
+  (persisted as pods.json beside the run's folds when it changes, read back after a
+  restart, so a pod is neither lost nor counted twice);
 - ``within``   after ``reconcile.decide``: the Jobs to create trimmed to what the budget
-  allows (``blocked`` says why, for the BudgetExceeded condition);
+  allows (``blocked`` says why, for the BudgetExceeded condition); none once it stopped;
 - ``stops``    the run must end now: Jobs held back by the budget and none active;
-- ``usage``    the usage record for the status, the report and usage.json.
+- ``usage``    the usage record for the status, usage.json and so the report;
+- ``set_budget`` the spec's budget, which may change on a live run.
+
+Fold compute (fit + predict seconds, what a fast path saved) is summed over the fold
+results the run's tally has read anyway (kube/tally.py); no row of data is involved.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -30,8 +35,10 @@ from .status import BUDGET_EXCEEDED
 from .usage import (
     BUDGET_REASON,
     PodLedger,
+    PodUsage,
     Requests,
     budget_allows_more,
+    budget_leaves_room,
     check_budget,
     container_requests,
     expected_job_seconds,
@@ -52,6 +59,7 @@ class RunAccounting:
     blocked: str | None = None  # the figures, while the budget holds new Jobs back
     per_job: Requests = field(default_factory=Requests)
     stopped: str | None = None  # the run ended on the budget
+    seen_at: float | None = None  # when the pods were last listed (epoch seconds)
 
     def _ledger(self) -> PodLedger:
         if self.ledger is None:
@@ -66,9 +74,14 @@ class RunAccounting:
         return self.ledger
 
     def observe(self, pods: Iterable[Mapping[str, Any]], now: float) -> None:
+        """A listing of the run's pods as the API server returns them."""
+        self.record([u for u in (pod_usage(p, now) for p in pods) if u is not None], now)
+
+    def record(self, listed: Sequence[PodUsage], now: float) -> None:
+        """The run's trainer pods as listed at ``now`` (observe.observe_pod read them)."""
         ledger = self._ledger()
-        listed = [u for u in (pod_usage(p, now) for p in pods) if u is not None]
-        if ledger.observe(listed):
+        self.seen_at = now
+        if ledger.observe([replace(p, seen=now) for p in listed]):
             key = self.plan.location.artifact(LEDGER_ARTIFACT)
             try:
                 self.store.put(key, json.dumps(ledger.to_json()).encode())
@@ -80,8 +93,21 @@ class RunAccounting:
         pod = ((job.get("spec") or {}).get("template") or {}).get("spec") or {}
         self.per_job = container_requests(pod.get("containers") or [])
 
+    def set_budget(self, budget: BudgetSpec | None) -> None:
+        """The spec's budget now. Raised past what was used on a run it stopped (still
+        tracked: its report Job may be running), the run goes on."""
+        if budget == self.budget:
+            return
+        self.budget = budget
+        if self.stopped is not None and budget_allows_more(
+            budget, self._ledger().usage(self.seen_at or 0.0).to_json()
+        ):
+            self.stopped = self.blocked = None
+
     def within(self, decision: Decision, plan: Plan, now: float) -> Decision:
         ledger = self._ledger()
+        if self.stopped is not None:  # the run is ending: nothing new starts
+            return _without_new(decision, 0)
         if self.budget is None:
             self.blocked = None
             return decision
@@ -103,12 +129,7 @@ class RunAccounting:
                 self.blocked = None  # a raised budget, or the next Job fits again
             return decision
         self.blocked = check.message
-        dropped = len(decision.create) - check.allowed
-        return replace(
-            decision,
-            create=decision.create[: check.allowed],
-            active=decision.active - dropped,
-        )
+        return _without_new(decision, check.allowed)
 
     def stops(self, decision: Decision) -> bool:
         """Held back by the budget with no Job left running: the run ends Failed now, its
@@ -123,9 +144,22 @@ class RunAccounting:
         used = self._ledger().usage(now, retries, preemptions)
         return used.with_folds(fold_compute(results)).priced(self.prices)
 
+    def current(self, results: Iterable[FoldResult], retries: int, preemptions: int) -> Usage:
+        """The usage as of the last listing of the pods (what the status shows)."""
+        return self.usage(results, retries, preemptions, self.seen_at or 0.0)
+
     def write(self, usage: Usage) -> None:
-        """usage.json beside the report, for `loocv report` to show again."""
+        """usage.json beside the folds: the report Job (`loocv finish`) puts it in
+        report.json, `loocv report` shows it again."""
         self.store.put(self.plan.location.artifact(USAGE_ARTIFACT), usage_bytes(usage))
+
+
+def _without_new(decision: Decision, allowed: int) -> Decision:
+    """The decision with only the first ``allowed`` Jobs to create."""
+    if allowed >= len(decision.create):
+        return decision
+    dropped = len(decision.create) - allowed
+    return replace(decision, create=decision.create[:allowed], active=decision.active - dropped)
 
 
 def budget_of(spec: Mapping[str, Any] | None) -> BudgetSpec | None:
@@ -140,18 +174,21 @@ def budget_of(spec: Mapping[str, Any] | None) -> BudgetSpec | None:
 
 
 def reopened_status(body: Mapping[str, Any], now: datetime) -> dict[str, Any] | None:
-    """A run that ended on its budget, whose budget now leaves room: its status reopened
-    (Running, Failed and Complete gone, BudgetExceeded False) for the operator to go on
-    from the folds it kept; None for any other run."""
+    """A run that ended on its budget, whose spec changed since and whose budget now leaves
+    room for another pod: its status reopened (Running, Failed and Complete gone,
+    BudgetExceeded False) for the operator to go on from the folds it kept; None for any
+    other run (an operator restart reopens nothing)."""
     status = dict(body.get("status") or {})
     conditions = status.get("conditions") or []
     failed = cond.find(conditions, cond.FAILED)
     if failed is None or failed.get("status") != "True" or failed.get("reason") != BUDGET_REASON:
         return None
-    budget = budget_of(body.get("spec"))
-    if not budget_allows_more(budget, status.get("usage")):
-        return None
     generation = (body.get("metadata") or {}).get("generation")
+    ended_at = failed.get("observedGeneration")
+    if ended_at is not None and ended_at == generation:
+        return None  # the spec the budget ended the run with
+    if not budget_leaves_room(budget_of(body.get("spec")), status.get("usage")):
+        return None
     ended = (cond.FAILED, cond.COMPLETE, cond.GATE_PASSED, cond.RESULTS_INCOMPLETE)
     kept = [dict(c) for c in conditions if c.get("type") not in ended]
     message = "the budget was raised: the run goes on from the folds it kept"

@@ -1,10 +1,10 @@
 """What the service does to the world: create Jobs, record given-up batches, post Events,
 count in the telemetry, write the status. Each act is small; deciding is elsewhere.
 
-Places for what comes next: per-pod usage accounting belongs in ``pods`` (every full pass
-sees every pod of the run once), per-Job admission in ``apply`` (every Job created or
-resumed goes through it). OOM remediation (``remedy_oom``) reads the same pods, before the
-pass decides, and writes what it did into plan.json (oomlog.py).
+Per-Job admission belongs in ``apply`` (every Job created or resumed goes through it). OOM
+remediation (``remedy_oom``) reads the pods of a full pass before the pass decides, and
+writes what it did into plan.json (oomlog.py); so does the pod ledger (``account``), which
+the budget (``budget``) then reads (kube/accounting.py).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from ..segments import OPERATOR_ATTEMPT, SegmentWriter
 from ..spec import LOOCVRunSpec
 from ..store import RunLocation
 from . import kueue
+from .accounting import RunAccounting
 from .events import build_event
 from .finale import failed_status
 from .jobs import JobDefaults, JobOrder, build_job, build_step_job
@@ -44,6 +45,7 @@ from .status import (
 )
 from .tally import Collected
 from .telemetry import Telemetry
+from .wire import JobCounts
 
 log = logging.getLogger("loocv.operator")
 
@@ -107,9 +109,13 @@ class Acts:
                 f"batch {order.batch} resubmitted as attempt {order.attempt}",
             )
 
-    def create_step(self, run: TrackedRun, spec: LOOCVRunSpec, step: str, uri: str) -> None:
+    def create_step(
+        self, run: TrackedRun, spec: LOOCVRunSpec, step: str, uri: str, attempt: int = 0
+    ) -> None:
         """The planner or the report Job (409: it exists, fine); suspended with its run."""
-        body = build_step_job(run.ref, spec, step, uri, self.defaults, suspend=run.suspend)
+        body = build_step_job(
+            run.ref, spec, step, uri, self.defaults, suspend=run.suspend, attempt=attempt
+        )
         if self.kube.create_job(run.ref.namespace, body):
             self.telemetry.jobs_created.labels(run.ref.namespace).inc()
 
@@ -195,6 +201,41 @@ class Acts:
             memory_limit(spec, self.settings),
             lambda type_, reason, message: self.event(run.ref, type_, reason, message),
         )
+
+    # ------------------------------------------------------------------ usage, budget
+    def accounting(self, run: TrackedRun, plan: Plan) -> RunAccounting:
+        """The run's usage and budget bookkeeping (kube/accounting.py), made on first use
+        with the requests its trainer pods make; the budget as the spec says now."""
+        if run.accounting is None:
+            run.accounting = RunAccounting(run.store, plan, prices=self.settings.prices)
+            shape = build_job(run.ref, plan.spec, "", JobOrder(0), self.defaults)
+            run.accounting.set_job_shape(shape)
+        run.accounting.set_budget(run.spec.execution.budget)
+        return run.accounting
+
+    def account(self, run: TrackedRun, plan: Plan, pods: Sequence[ObservedPod]) -> None:
+        """Every trainer pod of a full pass into the pod ledger, once by uid."""
+        listed = [p.usage for p in pods if p.usage is not None]
+        self.accounting(run, plan).record(listed, self.now().timestamp())
+
+    def budget(self, run: TrackedRun, plan: Plan, decision: Decision) -> Decision:
+        """spec.execution.budget: only the Jobs it leaves room for are created (told once in
+        a BudgetExceeded Event); held back with none running, the run is to end."""
+        accounting = self.accounting(run, plan)
+        before = accounting.blocked
+        trimmed = accounting.within(decision, plan, self.now().timestamp())
+        if accounting.blocked is not None and before is None and not accounting.stopped:
+            self.event(run.ref, "Warning", "BudgetExceeded", accounting.blocked)
+        accounting.stops(trimmed)
+        return trimmed
+
+    def write_usage(self, run: TrackedRun, plan: Plan, jobs: JobCounts) -> None:
+        """usage.json, before the report Job that puts it into report.json."""
+        assert run.results is not None
+        accounting = self.accounting(run, plan)
+        results = run.results.ledger.results.values()
+        now = self.now().timestamp()
+        accounting.write(accounting.usage(results, jobs.retried, jobs.preempted, now))
 
     def remedy_oom(
         self,

@@ -27,6 +27,7 @@ class Report:
     summary: dict[str, Any]
     verdict: GateVerdict
     baseline: dict[str, Any] | None
+    usage: dict[str, Any] | None = None  # the usage.json the operator wrote before the Job
 
 
 def verdict_of(gate: Mapping[str, Any]) -> GateVerdict:
@@ -46,8 +47,10 @@ def verdict_of(gate: Mapping[str, Any]) -> GateVerdict:
     )
 
 
-def read_report(store: Store, plan: Plan) -> Report | None:
-    """report.json, once the report Job has written it (None before: it is written last)."""
+def read_report(store: Store, plan: Plan, computed: int = 0) -> Report | None:
+    """report.json, once the report Job has written it (None before: it is written last),
+    over at least the ``computed`` folds (an earlier report over fewer, of a run its budget
+    stopped and a raised budget reopened, is not this one)."""
     try:
         raw = store.get(plan.location.artifact(REPORT))
     except KeyError:
@@ -55,10 +58,14 @@ def read_report(store: Store, plan: Plan) -> Report | None:
     document = json.loads(raw)
     if document.get("specDigest") != plan.spec_digest:
         return None  # a report of another spec (an older run of this key): not ours yet
+    summary = dict(document.get("summary") or {})
+    if int((summary.get("folds") or {}).get("done") or 0) < computed:
+        return None
     return Report(
-        summary=dict(document.get("summary") or {}),
+        summary=summary,
         verdict=verdict_of(document.get("gate") or {}),
         baseline=document.get("baseline"),
+        usage=document.get("usage"),
     )
 
 

@@ -97,9 +97,12 @@ def _label_value(text: str) -> str:
 
 def job_name(run: RunLocation, batch: int, attempt: int, step: str = STEP_TRAIN) -> str:
     """``<run>-<uid hash>-b<batch>-r<attempt>`` (a trainer), ``<run>-<uid hash>-plan`` or
-    ``-report``; at most 63 characters, a DNS label."""
+    ``-report`` (``-report-r<attempt>`` for a report over part of the folds: a run its
+    budget stopped); at most 63 characters, a DNS label."""
     digest = hashlib.sha256(run.uid.encode()).hexdigest()[:5]
     suffix = f"-{digest}-b{batch}-r{attempt}" if step == STEP_TRAIN else f"-{digest}-{step}"
+    if step != STEP_TRAIN and attempt:
+        suffix += f"-r{attempt}"
     stem = re.sub(r"[^a-z0-9-]", "-", run.name.lower())[: MAX_NAME - len(suffix)].strip("-")
     return f"{stem}{suffix}" if stem else suffix.lstrip("-")
 
@@ -289,16 +292,18 @@ def build_step_job(
     uri: str,
     defaults: JobDefaults,
     suspend: bool = False,
+    attempt: int = 0,
 ) -> dict[str, Any]:
     """The planner Job (``step`` plan, ``uri`` the run's spec.json) or the report Job
-    (``step`` report, ``uri`` its plan.json): same pod as a trainer's, its own command."""
+    (``step`` report, ``uri`` its plan.json): same pod as a trainer's, its own command.
+    ``attempt`` > 0: a report Job of its own name over the folds computed so far."""
     command, flag = (PLANNER_COMMAND, "--spec") if step == STEP_PLAN else (REPORT_COMMAND, "--plan")
     return _job(
         run,
         spec,
         defaults,
-        name=job_name(run, -1, 0, step),
-        labels={LABEL_STEP: step, LABEL_ATTEMPT: "0"},
+        name=job_name(run, -1, attempt, step),
+        labels={LABEL_STEP: step, LABEL_ATTEMPT: str(attempt)},
         command=command,
         args=[flag, uri],
         annotations={},

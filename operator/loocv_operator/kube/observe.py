@@ -24,6 +24,7 @@ from .jobs import (
     STEP_REPORT,
     STEP_TRAIN,
 )
+from .usage import PodUsage, pod_usage
 
 FINISHED_SUCCEEDED = "Succeeded"
 FINISHED_FAILED = "Failed"
@@ -161,6 +162,9 @@ class ObservedPod:
     step: str = STEP_TRAIN
     attempt: int = -1
     memory_limit: str | None = None  # the trainer container's (what an OOM kill hit)
+    # A trainer pod's requests and container start/finish times, for the pod ledger
+    # (kube/accounting.py; ``seen`` is stamped when the ledger records it).
+    usage: PodUsage | None = None
 
 
 def observe_pod(pod: Mapping[str, Any]) -> ObservedPod | None:
@@ -209,4 +213,5 @@ def observe_pod(pod: Mapping[str, Any]) -> ObservedPod | None:
         terminated=terminated,
         attempt=_int(labels.get(LABEL_ATTEMPT), -1),
         memory_limit=_container_memory(pod.get("spec") or {}),
+        usage=pod_usage(pod, 0.0) if step == STEP_TRAIN else None,
     )

@@ -22,6 +22,7 @@ from .reconcile import Decision, latest_attempts
 from .runstate import TrackedRun
 from .status import RunView
 from .tally import Tally
+from .usage import BUDGET_REASON
 from .wire import FoldCounts, JobCounts
 
 
@@ -112,22 +113,42 @@ def view_of(
     summary: Mapping[str, Any] | None,
     report: Report | None = None,
 ) -> RunView:
-    """Everything the status is made from; ``report`` (report.json) once the run is done."""
+    """Everything the status is made from; ``report`` (report.json) once the run is done:
+    then its usage too (the usage.json the report Job was given), and the folds not
+    computed are missing (a run its budget stopped)."""
+    folds = progress.folds
+    if report is not None:
+        folds = folds.model_copy(update={"missing": folds.total - folds.done})
     view = RunView(
         generation=run.generation,
-        folds=progress.folds,
+        folds=folds,
         jobs=progress.jobs,
         summary=summary,
         results_uri=run.uri,
         suspended=run.suspend,
         finished=report is not None,
         verdict=report.verdict if report is not None else None,
-        halted=run.stop.message if run.stop else None,
-        halt_reason=run.stop.reason if run.stop else "TrainerInvalidInput",
+        halted=run.stop.message if run.stop else run.budget_stop,
+        halt_reason=run.stop.reason if run.stop else _budget_reason(run),
         waiting=progress.waiting,
         unschedulable=progress.unschedulable,
         batching=plan.batching.to_json(),
         baseline=report.baseline if report is not None else None,
         oom=plan.oom,  # what was done about OOM-killed pods (plan.json's log)
+        usage=(report.usage if report is not None else None) or _usage(run, progress),
+        budget_exceeded=run.accounting.blocked if run.accounting is not None else None,
     )
     return with_admission(view, progress.admission, run.ref.namespace)
+
+
+def _usage(run: TrackedRun, progress: Progress) -> dict[str, Any] | None:
+    """What the run used as of the last listing of its pods (kube/accounting.py)."""
+    if run.accounting is None or run.results is None:
+        return None
+    results = run.results.ledger.results.values()
+    jobs = progress.jobs
+    return run.accounting.current(results, jobs.retried, jobs.preempted).to_json()
+
+
+def _budget_reason(run: TrackedRun) -> str:
+    return BUDGET_REASON if run.budget_stop else "TrainerInvalidInput"

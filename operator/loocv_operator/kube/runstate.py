@@ -4,7 +4,8 @@ Progress is never kept here: every pass recomputes it from the Jobs, pods and st
 (progress.py). What is kept is what cannot be observed again: the spec as accepted, the
 plan once read, the store's tally (so each segment is read once), the last status written
 (to patch only what changed), when things last happened (the pass rates), what was already
-told in an Event or a counter, and the decision to stop creating Jobs.
+told in an Event or a counter, the decision to stop creating Jobs, and the pod ledger
+(pods are deleted with their Jobs: what they used cannot be listed again).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ..columns import SummaryFrame
 from ..plan import Plan
 from ..spec import LOOCVRunSpec
 from ..store import RunLocation, Store
+from .accounting import RunAccounting
 from .stopping import Stop
 from .tally import StoredResults
 
@@ -44,13 +46,14 @@ class Told:
 @dataclass
 class TrackedRun:
     ref: RunLocation
-    spec: LOOCVRunSpec  # as accepted; only suspend and maxConcurrentJobs may change
+    spec: LOOCVRunSpec  # as accepted; only suspend, maxConcurrentJobs and budget change
     store: Store
     generation: int | None
     status: dict[str, Any]  # the last status written
     plan: Plan | None = None  # None until the planner Job has written plan.json
     results: StoredResults | None = None
     stop: Stop | None = None  # why no more Jobs are created
+    accounting: RunAccounting | None = None  # usage and budget, once planned (acts.py)
     waiting: bool = True  # batches wait for a Job slot, the planner or the report: poll often
     finished: bool = False
     clocks: Clocks = field(default_factory=Clocks)
@@ -60,6 +63,11 @@ class TrackedRun:
     @property
     def suspend(self) -> bool:
         return self.spec.suspend
+
+    @property
+    def budget_stop(self) -> str | None:
+        """Why the budget ended the run (its computed folds go to the report), if it did."""
+        return self.accounting.stopped if self.accounting is not None else None
 
     @property
     def max_concurrent_jobs(self) -> int:

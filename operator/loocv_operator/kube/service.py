@@ -6,9 +6,11 @@ Each pass over a run (``reconcile``; ``admit`` and ``spec_changed`` start one at
    summary headers of the segments stored since the last pass, merged: tally.py);
 2. **decide**, with pure functions: the step the run is in — planning (no plan.json yet:
    the planner Job), training (reconcile.decide: which trainer Jobs to create, resubmit,
-   give up, suspend or resume, and stopping.py: whether to stop creating them), finishing
-   (every fold has a result: the report Job); planning and finishing are stages.py;
-3. **act**: create those Jobs, record given-up batches, post Events (acts.py);
+   give up, suspend or resume, stopping.py: whether to stop creating them, and the budget:
+   how many of them it leaves room for), finishing (every fold has a result, or the budget
+   ended the run: the report Job); planning and finishing are stages.py;
+3. **act**: create those Jobs, record given-up batches, post Events, keep the pod ledger
+   (acts.py, accounting.py);
 4. **write status**: a pure progress view of what was observed (progress.py), written at
    most once per interval unless a condition changes; at the end, the summary the report
    Job wrote into report.json.
@@ -33,9 +35,10 @@ from ..plan import Plan
 from ..spec import ManifestError, parse_spec
 from ..store import retry_notices
 from . import kueue
+from .accounting import reopened_status
 from .acts import Acts
 from .admission import accepted_spec, run_location
-from .jobs import STEP_PLAN, STEP_REPORT, STEP_TRAIN, selector
+from .jobs import STEP_PLAN, STEP_TRAIN, selector
 from .kubeapi import KubeGateway, RunGone
 from .observe import (
     ObservedJob,
@@ -118,6 +121,11 @@ class RunService:
         ref = run_location(body)
         generation = (body.get("metadata") or {}).get("generation")
         status = dict(body.get("status") or {})
+        # A run its budget ended, the budget since raised, goes on (kube/accounting.py).
+        reopened = reopened_status(body, self.acts.now()) if is_terminal(status) else None
+        if reopened is not None:
+            status = self.acts.write(ref, status, reopened)
+            self.acts.event(ref, "Normal", "BudgetRaised", "the run goes on from its folds")
         if is_terminal(status):
             self.acts.restamp(ref, status, generation)
             self.runs.set_phase(ref.uid, str(status.get("phase") or "Failed"))
@@ -154,13 +162,13 @@ class RunService:
         self.reconcile(ref.uid)
 
     def spec_changed(self, body: Mapping[str, Any]) -> None:
-        """suspend or maxConcurrentJobs changed (the rest is immutable): act at once."""
+        """suspend, maxConcurrentJobs or budget changed (the rest is immutable): act at once."""
         ref = run_location(body)
         run = self.state(ref.uid)
         generation = (body.get("metadata") or {}).get("generation")
         if run is None:
             status = dict(body.get("status") or {})
-            if is_terminal(status):
+            if is_terminal(status) and reopened_status(body, self.acts.now()) is None:
                 self.acts.restamp(ref, status, generation)
             else:
                 self.admit(body)
@@ -172,7 +180,10 @@ class RunService:
         with run.lock:
             run.generation = generation
             execution = run.spec.execution.model_copy(
-                update={"max_concurrent_jobs": spec.execution.max_concurrent_jobs}
+                update={
+                    "max_concurrent_jobs": spec.execution.max_concurrent_jobs,
+                    "budget": spec.execution.budget,  # read by every pass (acts.budget)
+                }
             )
             run.spec = run.spec.model_copy(update={"suspend": spec.suspend, "execution": execution})
             run.clocks.patch = run.clocks.full = float("-inf")  # write the new generation now
@@ -250,6 +261,7 @@ class RunService:
         assert plan is not None and results is not None
         if full:  # after listing the Jobs: a Job seen finished has its results stored
             self.acts.collect(run, results.refresh(self._reads))
+            self.acts.account(run, plan, pods)  # the pod ledger, before the budget reads it
             run.told.finished_jobs |= newly
             run.clocks.full = now
         if probe_done(plan, results.tally):
@@ -280,8 +292,8 @@ class RunService:
         run.waiting = progress.batches_waiting
         if not full:
             return
-        if progress.done:
-            self.stages.finishing(run, plan, progress, _step(jobs, STEP_REPORT), pods)
+        if progress.done or run.budget_stop:
+            self.stages.finishing(run, plan, progress, jobs, pods)
         else:
             self.stages.write_progress(run, plan, progress)
 
@@ -317,7 +329,7 @@ class RunService:
         if run.stop is None and (stop := trainer_stop(decision, pods)) is not None:
             run.stop = stop
             self.acts.event(run.ref, "Warning", "Halted", stop.message)
-        return decision
+        return self.acts.budget(run, plan, decision)  # spec.execution.budget (accounting.py)
 
     def _size(self, run: TrackedRun, plan: Plan, trainers: list[ObservedJob]) -> None:
         """foldsPerJob auto: the probe is done; cut the rest from what it measured."""
@@ -347,7 +359,7 @@ class RunService:
 
 
 _IGNORED = (
-    "only spec.suspend and spec.execution.maxConcurrentJobs may change; "
+    "only spec.suspend, spec.execution.maxConcurrentJobs and spec.execution.budget may change; "
     "the run goes on with the spec it was planned with"
 )
 

@@ -1,6 +1,10 @@
 """The two steps of a run around its training: planning (the planner Job writes plan.json,
 or says what is invalid) and finishing (the report Job writes report.json; then the run ends
-with the status and Events made from it). Both only start Jobs and read what they stored."""
+with the status and Events made from it). Both only start Jobs and read what they stored.
+
+A run its budget stopped finishes over the folds it computed: its report Job is one of its
+own (attempt = computed folds + 1), so a run reopened by a raised budget gets a new one at
+its end, and a report over fewer folds than are computed now is not the run's last word."""
 
 from __future__ import annotations
 
@@ -82,19 +86,23 @@ class Stages:
         run: TrackedRun,
         plan: Plan,
         progress: Progress,
-        job: ObservedJob | None,
+        jobs: list[ObservedJob],
         pods: list[ObservedPod],
     ) -> None:
-        """Every fold has a result: the report Job writes report.json; then the run ends."""
+        """Every fold has a result (or the budget stopped the run): the report Job writes
+        report.json over the computed folds, with the usage.json written before it; then
+        the run ends."""
         run.waiting = True
-        report = read_report(run.store, plan)
+        attempt = 0 if progress.done else progress.folds.done + 1
+        job = next((j for j in jobs if j.step == STEP_REPORT and j.attempt == attempt), None)
+        report = read_report(run.store, plan, progress.folds.done)
         if report is not None and job is not None and not job.finished:
             report = None  # its pod still logs to MLflow: the run ends when the Job does
         if report is None:
             if job is None:
-                self.acts.create_step(
-                    run, plan.spec, STEP_REPORT, run.store.uri(plan.location.plan)
-                )
+                self.acts.write_usage(run, plan, progress.jobs)  # into report.json
+                uri = run.store.uri(plan.location.plan)
+                self.acts.create_step(run, plan.spec, STEP_REPORT, uri, attempt)
             elif not job.finished:
                 self.acts.hold_step(run, job)
             elif job.finished == FINISHED_FAILED:
@@ -110,7 +118,7 @@ class Stages:
         view = view_of(run, plan, progress, report.summary, report)
         phase = phase_of(view)
         uri = run.store.uri(plan.location.artifact("report.html"))
-        halted = run.stop.message if run.stop else None
+        halted = run.stop.message if run.stop else run.budget_stop
         # The Events first: whoever sees the final conditions finds them posted.
         for type_, reason, message in final_events(
             report, progress.folds, uri, halted, phase == "Succeeded"

@@ -187,7 +187,8 @@ def budget_condition(
     conditions: list[dict[str, Any]], view: RunView, now: datetime
 ) -> list[dict[str, Any]]:
     """BudgetExceeded: True with the figures while the budget holds Jobs back (and on the
-    run it ended); False once a raised budget let the run go on."""
+    run it ended); False once a raised budget let the run go on (a False one keeps its
+    reason: BudgetRaised when the raise reopened a run the budget had ended)."""
     if view.budget_exceeded:
         return cond.set_condition(
             conditions,
@@ -198,17 +199,16 @@ def budget_condition(
             now,
             view.generation,
         )
-    if cond.find(conditions, BUDGET_EXCEEDED) is not None:
-        return cond.set_condition(
-            conditions,
-            BUDGET_EXCEEDED,
-            "False",
-            "WithinBudget",
-            "the budget leaves room for the next Jobs",
-            now,
-            view.generation,
-        )
-    return conditions
+    previous = cond.find(conditions, BUDGET_EXCEEDED)
+    if previous is None:
+        return conditions
+    reason, message = "WithinBudget", "the budget leaves room for the next Jobs"
+    if previous.get("status") == "False":
+        reason = str(previous.get("reason") or reason)
+        message = str(previous.get("message") or message)
+    return cond.set_condition(
+        conditions, BUDGET_EXCEEDED, "False", reason, message, now, view.generation
+    )
 
 
 def pending_status(

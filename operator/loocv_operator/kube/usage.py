@@ -322,3 +322,21 @@ def budget_allows_more(budget: BudgetSpec | None, used: Mapping[str, Any] | None
         if limit is not None and float(used.get(key) or 0.0) >= limit * 3600:
             return False
     return True
+
+
+def budget_leaves_room(budget: BudgetSpec | None, used: Mapping[str, Any] | None) -> bool:
+    """Would this budget let a run stopped at ``status.usage`` start another pod: what is
+    used plus what one of its pods used on average stays within every limit?"""
+    if budget is None:
+        return True
+    used = used or {}
+    pods = float(used.get("podsStarted") or 0)
+    for limit, key in (
+        (budget.max_core_hours, "coreSeconds"),
+        (budget.max_gpu_hours, "gpuSeconds"),
+    ):
+        spent = float(used.get(key) or 0.0)
+        per_pod = spent / pods if pods else 0.0
+        if limit is not None and spent + per_pod >= limit * 3600:
+            return False
+    return True

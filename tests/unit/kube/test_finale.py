@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from loocv_operator.gate import GateVerdict
-from loocv_operator.kube.finale import verdict_of
+from loocv_operator.kube.finale import read_report, verdict_of
 from loocv_operator.report import build_report
+from loocv_operator.store import LocalStore
+from loocv_operator.usage import Usage
 
 
 @pytest.mark.parametrize(
@@ -34,3 +37,21 @@ def test_the_verdict_survives_report_json(verdict: GateVerdict) -> None:
         verdict.failures,
         verdict.reason,
     )
+
+
+def test_a_report_over_fewer_folds_than_computed_is_not_read_and_its_usage_is(
+    tmp_path: Path,
+) -> None:
+    """A run its budget stopped wrote a report over the folds it had; reopened by a raised
+    budget, that report is not the end of the run that now has more."""
+    from tests.unit.test_report import make_plan
+
+    plan = make_plan("classification", [0, 1], 2, "breast_cancer")
+    store = LocalStore(tmp_path)
+    summary = {"folds": {"total": 5, "done": 2, "succeeded": 2}}
+    usage = Usage(executor="cluster", core_seconds=12.5, pods_started=1)
+    document = build_report(plan, summary, GateVerdict(True), usage)
+    store.put(plan.location.artifact("report.json"), json.dumps(document).encode())
+    report = read_report(store, plan, computed=2)
+    assert report is not None and report.usage == usage.to_json()
+    assert read_report(store, plan, computed=3) is None

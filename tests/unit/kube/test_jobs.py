@@ -60,6 +60,9 @@ def test_names_are_deterministic_dns_labels_of_at_most_63_characters(run: RunLoc
     name = job_name(long, 123456, 99)
     assert len(name) <= 63 and name.endswith("-b123456-r99")
     assert all(c.isalnum() or c == "-" for c in name) and name[0].isalnum()
+    # a report over part of the folds (a run its budget stopped) has a name of its own
+    assert job_name(run, -1, 0, STEP_REPORT).endswith("-report")
+    assert job_name(run, -1, 51, STEP_REPORT).endswith("-report-r51")
 
 
 def test_identity_labels_annotations_and_owner(run: RunLocation, defaults: JobDefaults) -> None:

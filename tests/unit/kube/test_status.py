@@ -284,3 +284,28 @@ def test_a_missing_queue_keeps_the_run_pending_with_the_queue_named() -> None:
     progressing = types(status)["Progressing"]
     assert (progressing["status"], progressing["reason"]) == ("False", "QueueNotFound")
     assert "'team-b'" in progressing["message"]
+
+
+def test_budget_exceeded_says_the_figures_then_keeps_the_reason_a_raise_gave_it() -> None:
+    blocked = build_status(None, view(budget_exceeded="maxCoreHours is 1 core-hours"), T0)
+    assert types(blocked)["BudgetExceeded"]["status"] == "True"
+    assert types(blocked)["BudgetExceeded"]["message"] == "maxCoreHours is 1 core-hours"
+    fits = build_status(blocked, view(), T1)
+    assert types(fits)["BudgetExceeded"]["reason"] == "WithinBudget"
+    schema_valid(fits)
+    # a run the budget ended, reopened by a raise (accounting.reopened_status)
+    reopened = dict(blocked)
+    reopened["conditions"] = [
+        {**c, "status": "False", "reason": "BudgetRaised", "message": "raised"}
+        if c["type"] == "BudgetExceeded"
+        else c
+        for c in blocked["conditions"]
+    ]
+    later = build_status(reopened, view(generation=3), T1)
+    kept = types(later)["BudgetExceeded"]
+    assert (kept["status"], kept["reason"], kept["observedGeneration"]) == (
+        "False",
+        "BudgetRaised",
+        3,
+    )
+    assert "BudgetExceeded" not in types(build_status(None, view(), T0))

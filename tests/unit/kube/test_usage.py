@@ -13,6 +13,7 @@ from loocv_operator.kube.usage import (
     PodLedger,
     Requests,
     budget_allows_more,
+    budget_leaves_room,
     check_budget,
     container_requests,
     expected_job_seconds,
@@ -202,3 +203,28 @@ def test_budget_allows_more_reads_the_status_usage() -> None:
     assert budget_allows_more(None, None)
     assert budget_allows_more(BudgetSpec(max_core_hours=1), {"coreSeconds": 3599})
     assert not budget_allows_more(BudgetSpec(max_gpu_hours=1), {"gpuSeconds": 3600})
+
+
+def test_a_budget_stopped_run_reopens_only_for_a_changed_spec_with_room_for_a_pod() -> None:
+    now = datetime(2026, 1, 1, 1, tzinfo=UTC)
+    restarted = stopped_run({"maxCoreHours": 2.0}, 3600)
+    restarted["status"]["conditions"][0]["observedGeneration"] = 3  # as it ended: no change
+    assert reopened_status(restarted, now) is None
+    raised = stopped_run({"maxCoreHours": 2.0}, 3600)
+    raised["status"]["conditions"][0]["observedGeneration"] = 2
+    assert reopened_status(raised, now) is not None
+    # 3600 core-s used by 2 pods: another (~1800) fits under 1.6 core-hours, not under 1.4
+    raised["status"]["usage"]["podsStarted"] = 2
+    raised["spec"]["execution"]["budget"] = {"maxCoreHours": 1.6}
+    assert reopened_status(raised, now) is not None
+    raised["spec"]["execution"]["budget"] = {"maxCoreHours": 1.4}
+    assert reopened_status(raised, now) is None
+
+
+def test_budget_leaves_room_for_one_more_pod_of_the_mean_size() -> None:
+    used = {"coreSeconds": 300.0, "gpuSeconds": 30.0, "podsStarted": 3}
+    assert budget_leaves_room(None, used)
+    assert budget_leaves_room(BudgetSpec(max_core_hours=401 / 3600), used)
+    assert not budget_leaves_room(BudgetSpec(max_core_hours=400 / 3600), used)
+    assert not budget_leaves_room(BudgetSpec(max_gpu_hours=40 / 3600), used)
+    assert budget_leaves_room(BudgetSpec(max_core_hours=301 / 3600), {"coreSeconds": 300.0})
