@@ -79,6 +79,9 @@ class FoldCompute:
     saved_seconds: float | None = None  # fast_path_folds x that mean - what they took
 
 
+FAST_PATH_PREFIXES = ("exact:", "approximate:")  # a fold's path when a fast path computed it
+
+
 def fold_compute(results: Iterable[FoldResult]) -> FoldCompute:
     """Summed fit + predict time of the computed folds, and the brute-force time the fast
     path saved: its folds times the mean brute-force time of the sampled ones, less the
@@ -93,7 +96,7 @@ def fold_compute(results: Iterable[FoldResult]) -> FoldCompute:
             continue
         seconds = result.fit_seconds + result.predict_seconds
         total += seconds
-        if result.path.startswith(("exact:", "approximate:")):
+        if result.path.startswith(FAST_PATH_PREFIXES):
             fast += 1
             fast_seconds += seconds
             brute = result.extra.get(BRUTE_FORCE_KEY)
@@ -254,6 +257,9 @@ def finished_usage(
             stored = Usage.from_json(json.loads(store.get(key)))
         except (KeyError, ValueError, TypeError):
             return None
+        # The operator's usage.json has the pods; the folds' figures come from every row
+        # here (the brute-force time a fast path saved is only in the rows).
+        stored = stored.with_folds(fold_compute(results))
         return stored.priced(prices) if prices is not None else stored
     usage = measured.with_folds(fold_compute(results)).priced(prices)
     store.put(key, usage_bytes(usage))

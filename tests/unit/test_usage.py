@@ -13,16 +13,20 @@ from loocv_operator.estimators import DEFAULT_ALLOWLIST
 from loocv_operator.fastpaths.timing import SAMPLE_FOLDS
 from loocv_operator.ledger import load_results
 from loocv_operator.local import execute, prepare
+from loocv_operator.plan import Plan
 from loocv_operator.results import NOT_RUN_PATH, FoldError, FoldResult, SampleResult
 from loocv_operator.spec import parse_run
 from loocv_operator.store import LocalStore
 from loocv_operator.usage import (
     BRUTE_FORCE_KEY,
+    USAGE_ARTIFACT,
     Prices,
     ProcessClock,
     Usage,
+    finished_usage,
     fold_compute,
     parse_prices,
+    usage_bytes,
 )
 
 
@@ -51,6 +55,39 @@ def test_fold_compute_sums_the_folds_and_estimates_what_the_fast_path_saved() ->
     assert compute.saved_seconds == pytest.approx(3 * 0.03 - 0.003)
     brute_only = fold_compute([result(0, 1.0), result(1, 2.0)])
     assert brute_only.saved_seconds is None and brute_only.fold_seconds == pytest.approx(3.0)
+
+
+def test_the_report_job_completes_the_operators_usage_from_the_rows(tmp_path: Path) -> None:
+    """On a cluster the operator's usage.json has the pods and the headers' fold seconds;
+    the report Job (no measurement of its own) adds the rows' figures, the saved time too."""
+    results = [
+        result(0, 0.001, "exact:ridge-hat", **{BRUTE_FORCE_KEY: 0.02}),
+        result(1, 0.001, "exact:ridge-hat"),
+    ]
+    store = LocalStore(tmp_path)
+    plan = _plan_stub(store)
+    operators = Usage(executor="cluster", core_seconds=120.0, fold_seconds=0.002)
+    store.put(plan.location.artifact(USAGE_ARTIFACT), usage_bytes(operators))
+    usage = finished_usage(store, plan, results, None, Prices(core_hour=3.6))
+    assert usage is not None and usage.core_seconds == 120.0 and usage.executor == "cluster"
+    assert usage.fast_path_folds == 2 and usage.saved_seconds == pytest.approx(2 * 0.02 - 0.002)
+    assert usage.cost == pytest.approx(0.12)
+
+
+def _plan_stub(store: LocalStore) -> Plan:
+    run = parse_run(
+        {
+            "apiVersion": "loocv.dev/v1alpha1",
+            "kind": "LOOCVRun",
+            "metadata": {"name": "u"},
+            "spec": {
+                "dataset": {"builtin": "diabetes"},
+                "model": {"estimator": "sklearn.linear_model.Ridge"},
+            },
+        }
+    )
+    plan, _ = prepare(run, store, DEFAULT_ALLOWLIST)
+    return plan
 
 
 def test_prices_parse_and_refuse_naming_the_flag() -> None:

@@ -25,10 +25,9 @@ from typing import Any
 
 from ..errors import StoreError
 from ..plan import Plan
-from ..results import FoldResult
 from ..spec import BudgetSpec
 from ..store import Store
-from ..usage import USAGE_ARTIFACT, Prices, Usage, fold_compute, usage_bytes
+from ..usage import USAGE_ARTIFACT, FoldCompute, Prices, Usage, usage_bytes
 from . import conditions as cond
 from .reconcile import Decision
 from .status import BUDGET_EXCEEDED
@@ -138,15 +137,15 @@ class RunAccounting:
             self.stopped = self.blocked
         return self.stopped is not None
 
-    def usage(
-        self, results: Iterable[FoldResult], retries: int, preemptions: int, now: float
-    ) -> Usage:
+    def usage(self, compute: FoldCompute, retries: int, preemptions: int, now: float) -> Usage:
+        """The pods' usage, with ``compute`` (fold seconds from the tally's summaries; the
+        report Job adds what only the rows hold: the brute-force time a fast path saved)."""
         used = self._ledger().usage(now, retries, preemptions)
-        return used.with_folds(fold_compute(results)).priced(self.prices)
+        return used.with_folds(compute).priced(self.prices)
 
-    def current(self, results: Iterable[FoldResult], retries: int, preemptions: int) -> Usage:
+    def current(self, compute: FoldCompute, retries: int, preemptions: int) -> Usage:
         """The usage as of the last listing of the pods (what the status shows)."""
-        return self.usage(results, retries, preemptions, self.seen_at or 0.0)
+        return self.usage(compute, retries, preemptions, self.seen_at or 0.0)
 
     def write(self, usage: Usage) -> None:
         """usage.json beside the folds: the report Job (`loocv finish`) puts it in

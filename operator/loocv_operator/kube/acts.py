@@ -233,9 +233,9 @@ class Acts:
         """usage.json, before the report Job that puts it into report.json."""
         assert run.results is not None
         accounting = self.accounting(run, plan)
-        results = run.results.ledger.results.values()
+        compute = run.results.tally.compute()
         now = self.now().timestamp()
-        accounting.write(accounting.usage(results, jobs.retried, jobs.preempted, now))
+        accounting.write(accounting.usage(compute, jobs.retried, jobs.preempted, now))
 
     def remedy_oom(
         self,

@@ -145,9 +145,9 @@ def _usage(run: TrackedRun, progress: Progress) -> dict[str, Any] | None:
     """What the run used as of the last listing of its pods (kube/accounting.py)."""
     if run.accounting is None or run.results is None:
         return None
-    results = run.results.ledger.results.values()
     jobs = progress.jobs
-    return run.accounting.current(results, jobs.retried, jobs.preempted).to_json()
+    compute = run.results.tally.compute()
+    return run.accounting.current(compute, jobs.retried, jobs.preempted).to_json()
 
 
 def _budget_reason(run: TrackedRun) -> str:

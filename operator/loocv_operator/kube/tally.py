@@ -24,6 +24,7 @@ from ..outcome import EARLY_STOP_FOLDS, error_shape
 from ..results import FoldError
 from ..store import RunLocation, Store
 from ..summaries import MergedSummary, SummaryLedger
+from ..usage import FAST_PATH_PREFIXES, FoldCompute
 
 METRICS_OVER = "metricsOver"  # the mid-run summary's marker: {"folds": done, "total": n}
 
@@ -57,6 +58,12 @@ class Tally:
         if not self.succeeded or not math.isfinite(self.seconds) or self.seconds < 0:
             return []
         return [self.seconds / self.succeeded] * self.succeeded
+
+    def compute(self) -> FoldCompute:
+        """Fold seconds and fast-path folds for the usage (the saved time needs the rows'
+        brute-force samples: the report Job adds it)."""
+        fast = sum(n for path, n in self.paths.items() if path.startswith(FAST_PATH_PREFIXES))
+        return FoldCompute(self.seconds, fast)
 
     def summary(self) -> dict[str, Any] | None:
         """The run's summary so far, for the status while the run goes on (the report's

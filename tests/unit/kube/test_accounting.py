@@ -17,6 +17,7 @@ from loocv_operator.plan import Plan
 from loocv_operator.planning import make_plan
 from loocv_operator.spec import BudgetSpec
 from loocv_operator.store import LocalStore, RunLocation
+from loocv_operator.usage import FoldCompute
 
 from .conftest import RUN, spec_of
 from .test_usage import T0, pod
@@ -37,17 +38,17 @@ def test_the_pod_ledger_survives_a_restart_without_double_counting(tmp_path: Pat
     first.observe(pods, T0 + 150)
     stored = json.loads(store.get(plan.location.artifact(LEDGER_ARTIFACT)))
     assert {p["uid"] for p in stored["pods"]} == {"a", "b"}
-    before = first.usage([], 0, 0, T0 + 150)
+    before = first.usage(FoldCompute(), 0, 0, T0 + 150)
     assert before.core_seconds == 200 + 100
 
     # A new operator process: it reads pods.json, lists the same pods, counts each once.
     again = RunAccounting(store, plan)
     again.observe(pods, T0 + 150)
-    assert again.usage([], 0, 0, T0 + 150).core_seconds == before.core_seconds
+    assert again.usage(FoldCompute(), 0, 0, T0 + 150).core_seconds == before.core_seconds
     # pod a's Job was deleted (TTL) while the operator was down: still counted
     third = RunAccounting(store, plan)
     third.observe([pod("b", 50, cpu="1")], T0 + 170)
-    assert third.usage([], 0, 0, T0 + 170).core_seconds == 200 + 120
+    assert third.usage(FoldCompute(), 0, 0, T0 + 170).core_seconds == 200 + 120
 
 
 def test_the_budget_trims_the_jobs_to_create_and_stops_the_run_when_none_runs(

@@ -235,3 +235,24 @@ def test_collected_counts_only_what_is_new() -> None:
     assert added.folds == 3 and added.failed == 1
     assert added.fold_seconds == pytest.approx((0.3, 0.3))
     assert collected(after, after).folds == 0 and collected(after, after).fold_seconds == ()
+
+
+def test_the_usage_fold_compute_comes_from_the_headers(tmp_path: Any) -> None:
+    """status.usage's fold seconds and fast-path folds while a run goes on: the tally's
+    sums, equal to what the rows say for the succeeded folds (the report Job adds the
+    saved time, which only the rows' brute-force samples hold)."""
+    frame, results = iris()
+    fast = [
+        FoldResult(r.index, r.samples, r.fit_seconds, r.predict_seconds, path="exact:nb")
+        for r in results[:30]
+        if r.error is None
+    ]
+    store = LocalStore(tmp_path)
+    stored = StoredResults(store, LOCATION, frame)
+    store_segments(store, fast, frame, batch=0, size=30)
+    store_segments(store, results[30:], frame, batch=1, size=60)
+    stored.refresh()
+    compute = stored.tally.compute()
+    ok = [r for r in [*fast, *results[30:]] if r.error is None]
+    assert compute.fold_seconds == pytest.approx(sum(r.fit_seconds + r.predict_seconds for r in ok))
+    assert compute.fast_path_folds == len(fast) and compute.saved_seconds is None
