@@ -55,7 +55,7 @@ class ObservedJob:
     # pod, or waiting for a replacement: kube/disruption.py); ``terminating`` pods stopping.
     between_pods: bool = False
     terminating: int = 0
-    replaces: tuple[str, ...] = ()  # disrupted pods it was resubmitted for (not yet counted)
+    replaces: tuple[str, ...] = ()  # disrupted pods it was resubmitted for (counted by it)
 
     @property
     def wall_seconds(self) -> float | None:
