@@ -124,9 +124,12 @@ class Acts:
         done = {b for b, folds in enumerate(plan.batches) if tally.has(folds)}
         queued = bool(plan.spec.execution.queue_name)
         limit = self.settings.max_preemption_resubmits
-        for resubmit in disruption.resubmissions(
+        resubmits = disruption.resubmissions(
             trainers, pods, run.told.disrupted, done, limit, queued
-        ):
+        )
+        if resubmits:  # the old Jobs' pods go with them: into the pod ledger first
+            self.account(run, plan, pods)
+        for resubmit in resubmits:
             if resubmit.pod not in run.told.preempted_pods:
                 run.told.preempted_pods.add(resubmit.pod)
                 self.telemetry.job_preemptions.labels(run.ref.namespace).inc()

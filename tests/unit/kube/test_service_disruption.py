@@ -35,9 +35,26 @@ def disrupt(kube: FakeKube, name: str) -> str:
     pod = f"{name}-x7k2p"
     kube.pods.append(
         {
-            "metadata": {"name": pod, "labels": job["spec"]["template"]["metadata"]["labels"]},
+            "metadata": {
+                "name": pod,
+                "uid": f"uid-{pod}",
+                "labels": job["spec"]["template"]["metadata"]["labels"],
+            },
+            "spec": job["spec"]["template"]["spec"],
             "status": {
                 "phase": "Failed",
+                "containerStatuses": [
+                    {
+                        "name": "trainer",
+                        "state": {
+                            "terminated": {
+                                "exitCode": 143,
+                                "startedAt": "2026-12-02T02:00:01Z",
+                                "finishedAt": "2026-12-02T02:00:31Z",
+                            }
+                        },
+                    }
+                ],
                 "conditions": [
                     {
                         "type": "DisruptionTarget",
@@ -104,6 +121,9 @@ def test_a_disrupted_batch_is_resubmitted_at_once_and_counted_once(
     assert jobs["preempted"] == 1 and jobs["retried"] == 0 and jobs["failed"] == 0
     assert kube.status["folds"]["succeeded"] == 10 and kube.status["folds"]["failed"] == 0
     assert kube.conditions()["Complete"]["status"] == "True"
+    # the disrupted pod went with its Job; its 30 s were put in the pod ledger before
+    assert kube.status["usage"]["preemptions"] == 1, kube.status["usage"]
+    assert kube.status["usage"]["podsStarted"] >= 1
 
 
 def test_a_queued_runs_jobs_are_left_to_kueue(kube: FakeKube, root: Path, clock: Clock) -> None:
