@@ -57,6 +57,13 @@ PERMISSIONS: tuple[Permission, ...] = (
         "batch", "jobs", "create", "kubeapi", "the planner, one trainer per batch, the report"
     ),
     Permission("batch", "jobs", "patch", "kubeapi", "spec.suspend on suspend/resume"),
+    Permission(
+        "batch",
+        "jobs",
+        "delete",
+        "kubeapi",
+        "a trainer Job whose pod was disrupted, resubmitted as a new Job (kubernetes#130881)",
+    ),
     Permission("", "pods", "list", "kubeapi", "a run's pods: preemptions, unschedulable pods"),
     Permission("", "events", "create", "kubeapi", "Events on runs (and kopf's warnings)"),
     Permission(

@@ -403,8 +403,9 @@ def wait_running_pod(cluster: Cluster, namespace: str, timeout: float = 120) -> 
 def test_preempted_pods_are_retried_not_counted(
     control_plane: Cluster, operator: Operator, namespace: str, s3: S3Server
 ) -> None:
-    """3. A preempted pod (DisruptionTarget) is retried by the Job; nothing counts as failed
-    and every fold is counted once."""
+    """3. A preempted pod (DisruptionTarget) is retried — its batch resubmitted by the
+    operator rather than after the Job controller's backoff (test_disruption_backoff.py);
+    nothing counts as failed and every fold is counted once."""
     apply(control_plane, namespace, slow_run("preempt", execution={"retries": 0}))
     pod = wait_running_pod(control_plane, namespace)
     control_plane.preempt(namespace, pod)

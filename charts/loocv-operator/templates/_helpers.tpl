@@ -78,7 +78,9 @@ Namespaces (kopf's scanning is disabled), kopf peering objects (the operator is 
   # list: a run's Jobs, by the server-side selector loocv.dev/run-uid=<uid>, once per interval.
   # create: one Job per batch of folds (deterministic names: a 409 means it exists already).
   # patch: spec.suspend, when a run is suspended or resumed.
-  verbs: ["list", "create", "patch"]
+  # delete: a trainer Job whose pod was disrupted (preempted, evicted), once its batch is
+  # resubmitted as a new Job, before the Job controller starts a pod after its backoff.
+  verbs: ["list", "create", "patch", "delete"]
 - apiGroups: [""]
   resources: ["pods"]
   # list: a run's trainer pods, by the same selector, to count preemptions and to report

@@ -9,6 +9,7 @@ the budget (``budget``) then reads (kube/accounting.py).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -26,7 +27,7 @@ from ..results import (
 from ..segments import OPERATOR_ATTEMPT, SegmentWriter
 from ..spec import LOOCVRunSpec
 from ..store import RunLocation
-from . import kueue
+from . import disruption, kueue
 from .accounting import RunAccounting
 from .events import build_event
 from .finale import failed_status
@@ -78,15 +79,10 @@ class Acts:
         for name in decision.resume:
             self.kube.set_job_suspend(run.ref.namespace, name, False)
 
-    def create(self, run: TrackedRun, plan: Plan, order: JobOrder) -> None:
+    def create(self, run: TrackedRun, plan: Plan, order: JobOrder, why: str = "") -> None:
+        """``why``: a resubmission's Event message, if not the plain one."""
         ref = run.ref
-        full = JobOrder(
-            order.batch,
-            order.attempt,
-            order.failures_before,
-            order.preemptions_before,
-            tuple(plan.batches[order.batch]),
-        )
+        full = dataclasses.replace(order, folds=tuple(plan.batches[order.batch]))
         plan_uri = run.store.uri(plan.location.plan)
         body = build_job(
             ref,
@@ -106,8 +102,40 @@ class Acts:
                 ref,
                 "Normal",
                 "Resubmitted",
-                f"batch {order.batch} resubmitted as attempt {order.attempt}",
+                why or f"batch {order.batch} resubmitted as attempt {order.attempt}",
             )
+
+    def resubmit_disrupted(
+        self,
+        run: TrackedRun,
+        plan: Plan,
+        trainers: Sequence[ObservedJob],
+        pods: Sequence[ObservedPod],
+        halted: bool,
+    ) -> None:
+        """A batch whose pod ended disrupted, left waiting for the Job controller's backoff:
+        a new Job at once, the old one deleted (kube/disruption.py). Its preemption is
+        counted here once (the new Job's preemptions-before, then not by its pod)."""
+        assert run.results is not None
+        run.told.disrupted.update(disruption.disrupted_pods(pods))
+        if halted or run.suspend:
+            return
+        tally = run.results.tally
+        done = {b for b, folds in enumerate(plan.batches) if tally.has(folds)}
+        queued = bool(plan.spec.execution.queue_name)
+        limit = self.settings.max_preemption_resubmits
+        resubmits = disruption.resubmissions(
+            trainers, pods, run.told.disrupted, done, limit, queued
+        )
+        if resubmits:  # the old Jobs' pods go with them: into the pod ledger first
+            self.account(run, plan, pods)
+        for resubmit in resubmits:
+            if resubmit.pod not in run.told.preempted_pods:
+                run.told.preempted_pods.add(resubmit.pod)
+                self.telemetry.job_preemptions.labels(run.ref.namespace).inc()
+            self.create(run, plan, resubmit.order, resubmit.message())
+            self.kube.delete_job(run.ref.namespace, resubmit.job)
+            log.info("%s/%s: %s", run.ref.namespace, run.ref.name, resubmit.message())
 
     def create_step(
         self, run: TrackedRun, spec: LOOCVRunSpec, step: str, uri: str, attempt: int = 0

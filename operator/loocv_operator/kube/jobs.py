@@ -47,6 +47,7 @@ LABEL_QUEUE = "kueue.x-k8s.io/queue-name"
 ANNOTATION_FOLDS = "loocv.dev/folds"
 ANNOTATION_FAILURES = "loocv.dev/failures-before"
 ANNOTATION_PREEMPTIONS = "loocv.dev/preemptions-before"
+ANNOTATION_REPLACES = "loocv.dev/replaces-disrupted"  # pods this batch was resubmitted for
 COMMON_LABELS = {
     "app.kubernetes.io/name": "loocv-trainer",
     "app.kubernetes.io/part-of": "loocv",
@@ -82,6 +83,7 @@ class JobOrder:
     failures_before: int = 0
     preemptions_before: int = 0
     folds: tuple[int, ...] = field(default=())
+    replaces: tuple[str, ...] = ()  # disrupted pods of earlier attempts (kube/disruption.py)
 
 
 def selector(run: RunLocation) -> str:
@@ -279,6 +281,7 @@ def build_job(
             ANNOTATION_FOLDS: fold_ranges(order.folds),
             ANNOTATION_FAILURES: str(order.failures_before),
             ANNOTATION_PREEMPTIONS: str(order.preemptions_before),
+            **({ANNOTATION_REPLACES: ",".join(order.replaces)} if order.replaces else {}),
         },
         suspend=suspend,
         memory=memory,

@@ -29,6 +29,7 @@ class KubeGateway(Protocol):
     def list_jobs(self, namespace: str, selector: str) -> list[dict[str, Any]]: ...
     def create_job(self, namespace: str, body: Mapping[str, Any]) -> bool: ...
     def set_job_suspend(self, namespace: str, name: str, suspend: bool) -> None: ...
+    def delete_job(self, namespace: str, name: str) -> None: ...
     def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]: ...
     def patch_run_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None: ...
     def post_event(self, namespace: str, body: Mapping[str, Any]) -> None: ...
@@ -79,6 +80,21 @@ class KubeApi:
             )
         except k8s.ApiException as exc:
             if exc.status != 404:  # finished and deleted meanwhile
+                raise
+
+    def delete_job(self, namespace: str, name: str) -> None:
+        """In the background: the Job goes at once, the garbage collector removes its pods
+        (a Job replaced by a resubmission, kube/disruption.py). Gone already: fine."""
+        try:
+            self.batch.delete_namespaced_job(
+                name,
+                namespace,
+                propagation_policy="Background",
+                _request_timeout=TIMEOUT,
+                _preload_content=False,
+            )
+        except k8s.ApiException as exc:
+            if exc.status != 404:
                 raise
 
     def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from typing import Any
 from .jobs import (
     ANNOTATION_FAILURES,
     ANNOTATION_PREEMPTIONS,
+    ANNOTATION_REPLACES,
     CONTAINER,
     EXIT_KILLED,
     LABEL_ATTEMPT,
@@ -50,6 +51,11 @@ class ObservedJob:
     started: float | None = None  # status.startTime (set once the Job is unsuspended)
     completed: float | None = None  # status.completionTime (a succeeded Job only)
     memory_limit: str | None = None  # the trainer container's memory limit (OOM remediation)
+    # Unfinished, unsuspended, status.active 0: no pod running or pending (before its first
+    # pod, or waiting for a replacement: kube/disruption.py); ``terminating`` pods stopping.
+    between_pods: bool = False
+    terminating: int = 0
+    replaces: tuple[str, ...] = ()  # disrupted pods it was resubmitted for (counted by it)
 
     @property
     def wall_seconds(self) -> float | None:
@@ -114,6 +120,9 @@ def observe_job(job: Mapping[str, Any]) -> ObservedJob | None:
             failure = FAILURE_DISRUPTED
         else:
             failure = FAILURE_ERROR
+    status = job.get("status") or {}
+    suspended = bool((job.get("spec") or {}).get("suspend"))
+    replaces = str(annotations.get(ANNOTATION_REPLACES) or "")
     return ObservedJob(
         name=str(meta.get("name", "")),
         batch=batch,
@@ -122,12 +131,15 @@ def observe_job(job: Mapping[str, Any]) -> ObservedJob | None:
         finished=finished,
         failure=failure,
         message=message,
-        suspended=bool((job.get("spec") or {}).get("suspend")),
+        suspended=suspended,
         failures_before=_int(annotations.get(ANNOTATION_FAILURES)),
         preemptions_before=_int(annotations.get(ANNOTATION_PREEMPTIONS)),
-        started=_timestamp((job.get("status") or {}).get("startTime")),
-        completed=_timestamp((job.get("status") or {}).get("completionTime")),
+        started=_timestamp(status.get("startTime")),
+        completed=_timestamp(status.get("completionTime")),
         memory_limit=_memory_limit(job),
+        between_pods=finished is None and not suspended and not _int(status.get("active")),
+        terminating=_int(status.get("terminating")),
+        replaces=tuple(p for p in replaces.split(",") if p),
     )
 
 
@@ -165,6 +177,11 @@ class ObservedPod:
     # A trainer pod's requests and container start/finish times, for the pod ledger
     # (kube/accounting.py; ``seen`` is stamped when the ledger records it).
     usage: PodUsage | None = None
+    phase: str = ""  # Pending, Running, Succeeded, Failed ("" when not reported yet)
+
+    @property
+    def ended(self) -> bool:
+        return self.phase in ("Succeeded", "Failed")
 
 
 def observe_pod(pod: Mapping[str, Any]) -> ObservedPod | None:
@@ -214,4 +231,5 @@ def observe_pod(pod: Mapping[str, Any]) -> ObservedPod | None:
         attempt=_int(labels.get(LABEL_ATTEMPT), -1),
         memory_limit=_container_memory(pod.get("spec") or {}),
         usage=pod_usage(pod, 0.0) if step == STEP_TRAIN else None,
+        phase=str(status.get("phase") or ""),
     )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..plan import Plan
+from .disruption import uncounted
 from .finale import Report
 from .kueue import Admission, with_admission
 from .observe import FINISHED_FAILED, FINISHED_SUCCEEDED, ObservedJob, ObservedPod
@@ -81,6 +82,7 @@ def progress_of(
     # One key per preemption, whoever saw it: a disrupted pod, or Kueue's Workload (whose
     # keys acts.pods also records in ``preempted_seen``).
     preemptions = {p.name for p in pods if p.disrupted} | set(preempted_seen)
+    preemptions -= uncounted(jobs)  # counted by the Job resubmitted for them (disruption.py)
     preemptions |= {k.key for k in admission.preemptions} if admission else set()
     job_counts = JobCounts(
         total=len(jobs) + len(decision.create),

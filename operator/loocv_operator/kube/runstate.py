@@ -41,6 +41,8 @@ class Told:
     failed_pods: set[str] = field(default_factory=set)  # failures told in an Event
     preempted_pods: set[str] = field(default_factory=set)  # counted in the telemetry
     given_up: set[int] = field(default_factory=set)  # batches told in an Event
+    # trainer pods seen disrupted, by (batch, attempt): a real kubelet's are gone once stopped
+    disrupted: dict[tuple[int, int], str] = field(default_factory=dict)
 
 
 @dataclass

@@ -34,7 +34,7 @@ from ..errors import StoreError
 from ..plan import Plan
 from ..spec import ManifestError, parse_spec
 from ..store import retry_notices
-from . import kueue
+from . import disruption, kueue
 from .accounting import reopened_status
 from .acts import Acts
 from .admission import accepted_spec, run_location
@@ -251,7 +251,9 @@ class RunService:
             or bool(newly)
             or now - run.clocks.full >= self.settings.status_interval
         )
-        pods = self._list_pods(run) if full else []
+        queued = bool(run.spec.execution.queue_name)
+        sooner = disruption.pods_due(trainers, queued)  # a Job between pods: disrupted?
+        pods = self._list_pods(run) if full or sooner else []
         if run.plan is None:
             self.stages.planning(run, _step(jobs, STEP_PLAN), pods)
             if run.plan is None:
@@ -277,6 +279,8 @@ class RunService:
         )
         decision = self._decide(run, plan, results.tally, trainers, pods, admission)
         self.acts.apply(run, plan, decision)
+        if full or sooner:  # a disrupted batch: a new Job now, not after a backoff
+            self.acts.resubmit_disrupted(run, plan, trainers, pods, decision.halted is not None)
         if full:  # preemptions counted, failures told, before the progress that shows them
             self.acts.pods(run, plan.spec, pods, admission)
         progress = progress_of(
@@ -289,7 +293,7 @@ class RunService:
             preempted_seen=run.told.preempted_pods,
             admission=admission,
         )
-        run.waiting = progress.batches_waiting
+        run.waiting = progress.batches_waiting or disruption.watching(trainers, queued)
         if not full:
             return
         if progress.done or run.budget_stop:

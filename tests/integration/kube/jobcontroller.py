@@ -41,7 +41,8 @@ def _now() -> str:
 class Fault:
     """What happens to the pods of a Job instead of (or before) running the trainer.
 
-    ``preempt``: this many first pods are preempted (DisruptionTarget, exit 137).
+    ``preempt``: this many first pods of the batch are preempted (DisruptionTarget, exit
+    137), whichever of its Jobs they belong to (``preempted`` counts them).
     ``kill``: every pod is killed (exit 137, e.g. OOM): a real failure.
     ``exit_code``: every pod exits with this code without running (2: invalid input).
     ``hold``: the Job stays active until released (the test decides when it ends).
@@ -54,6 +55,7 @@ class Fault:
     exit_code: int | None = None
     hold: bool = False
     oom_below: int | None = None
+    preempted: int = 0
 
 
 @dataclass
@@ -73,6 +75,7 @@ class JobRecord:
     counted_failures: int = 0
     running: PodRun | None = None
     finished: bool = False
+    not_before: float = 0.0  # no new pod before (monotonic): the backoff after a pod ended
 
 
 def trainer_argv(command: list[str], args: list[str]) -> list[str]:
@@ -118,6 +121,9 @@ class JobController:
     workdir: Path
     faults: Callable[[Mapping[str, Any]], Fault | None] = lambda job: None
     poll: float = 0.15
+    # The real Job controller waits 10 s before replacing even a pod its podFailurePolicy
+    # ignores (kubernetes#130881); the operator resubmits such a batch instead.
+    ignored_backoff: float = 10.0
     extra_env: dict[str, str] = field(default_factory=dict)
     records: dict[tuple[str, str], JobRecord] = field(default_factory=dict)
     released: set[str] = field(default_factory=set)
@@ -160,9 +166,11 @@ class JobController:
     # ------------------------------------------------------------------ one pass
     def _pass(self) -> None:
         response = self.batch.list_job_for_all_namespaces(_preload_content=False)
+        listed: set[tuple[str, str]] = set()
         for job in json.loads(response.data).get("items") or []:
             meta = job["metadata"]
             key = (meta["namespace"], meta["name"])
+            listed.add(key)
             record = self.records.setdefault(key, JobRecord(*key))
             if record.finished:
                 continue
@@ -171,9 +179,30 @@ class JobController:
                     self._stop_pod(record, job)
                 continue
             if record.running is None:
-                self._start_pod(record, job)
+                if time.monotonic() >= record.not_before:
+                    self._start_pod(record, job)
             else:
                 self._check_pod(record, job)
+        for key, record in self.records.items():
+            if key not in listed and not record.finished:
+                self._collect_garbage(record)
+
+    def _collect_garbage(self, record: JobRecord) -> None:
+        """A deleted Job (propagation Background): the garbage collector deletes its pods."""
+        record.finished = True
+        run = record.running
+        if run is not None and run.process is not None and run.process.poll() is None:
+            run.process.send_signal(signal.SIGTERM)
+            run.process.wait(30)
+        record.running = None
+        for n in range(record.pods):
+            try:
+                self.core.delete_namespaced_pod(
+                    f"{record.name}-{n}", record.namespace, _preload_content=False
+                )
+            except k8s.ApiException as exc:
+                if exc.status != 404:
+                    raise
 
     def _pod_body(self, record: JobRecord, job: Mapping[str, Any], name: str) -> dict[str, Any]:
         template = job["spec"]["template"]
@@ -207,7 +236,8 @@ class JobController:
         """The outcome of the current pod when a fault replaces the trainer, else None."""
         if fault is None:
             return None
-        if fault.preempt >= record.pods:
+        if fault.preempt > fault.preempted:
+            fault.preempted += 1
             return KILLED, ["DisruptionTarget"]
         if fault.kill:
             return KILLED, []
@@ -347,7 +377,8 @@ class JobController:
         action = matching_rule(spec.get("podFailurePolicy"), exit_code, conditions, "trainer")
         if action == "Ignore":
             self._patch_job_status(record, {"active": 0, "ready": 0})
-            return  # a new pod next pass, not counted
+            record.not_before = time.monotonic() + self.ignored_backoff
+            return  # not counted, but a new pod only after the backoff
         if action == "FailJob":
             index = _rule_index(spec.get("podFailurePolicy"), exit_code, conditions, "trainer")
             self._fail(

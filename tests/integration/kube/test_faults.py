@@ -40,7 +40,7 @@ def small_spec(**execution: object) -> dict[str, object]:
     }
 
 
-def test_a_preempted_pod_is_retried_without_counting_as_a_failure(
+def test_a_preempted_pod_is_resubmitted_at_once_without_counting_as_a_failure(
     api: k8s.ApiClient,
     cluster: Cluster,
     operator: Callable[..., OperatorProcess],
@@ -49,6 +49,9 @@ def test_a_preempted_pod_is_retried_without_counting_as_a_failure(
     namespace: str,
     s3_prefix: str,
 ) -> None:
+    """The Job's podFailurePolicy ignores the preempted pod, but its controller would wait
+    its backoff (10 s here, as the real one: kubernetes#130881) before a new pod: the operator
+    resubmits the batch as a new Job at once and deletes the old one."""
     faults[0] = Fault(preempt=1)  # the first pod of batch 0 is preempted (DisruptionTarget)
     process = operator()
     created = create_run(api, manifest("preempted", namespace, small_spec()))
@@ -59,14 +62,26 @@ def test_a_preempted_pod_is_retried_without_counting_as_a_failure(
     assert status["jobs"]["preempted"] == 1
     assert status["jobs"]["retried"] == 0 and status["jobs"]["failed"] == 0
     assert condition(run, "ResultsIncomplete")["status"] == "False"  # type: ignore[index]
-    # The Job itself survived the preemption (podFailurePolicy Ignore): no resubmission.
-    names = [e.name for e in job_creations(cluster.log, namespace) if e.status == 201]
-    assert len(names) == len(set(names)) == 2
-    assert (
-        controller.records[(namespace, names[0])].pods
-        + controller.records[(namespace, names[1])].pods
-        == 3
-    )
+    creations = [e for e in job_creations(cluster.log, namespace) if e.status == 201]
+    names = [e.name for e in creations]
+    assert len(names) == len(set(names)) == 3
+    (first,) = [n for n in names if n and n.endswith("-b0-r0")]
+    (retry,) = [e for e in creations if e.name and e.name.endswith("-b0-r1")]
+    annotations = retry.data["metadata"]["annotations"]
+    assert annotations["loocv.dev/preemptions-before"] == "1"
+    assert annotations["loocv.dev/failures-before"] == "0"
+    deletes = [
+        e
+        for e in cluster.log
+        if e.resource == "jobs" and e.action == "DELETE" and e.namespace == namespace
+    ]
+    assert [e.name for e in deletes] == [first] and deletes[0].time > retry.time
+    assert controller.records[(namespace, first)].pods == 1  # no pod after its backoff
+    # The disrupted pod's end to the new Job: well inside the Job controller's backoff.
+    ended = controller.records[(namespace, first)].not_before - controller.ignored_backoff
+    assert retry.time - ended < controller.ignored_backoff / 2, retry.time - ended
+    (event,) = [e for e in events(cluster.log, namespace) if e["reason"] == "Resubmitted"]
+    assert f"{first}-0" in event["message"] and "backoff" in event["message"]
 
     # Deleting a run with deleteOnDelete removes its results (the finalizer's job).
     location = RunLocation(namespace, "preempted", created["metadata"]["uid"])
