@@ -229,7 +229,8 @@ def test_operator_status_carries_the_baseline_and_the_reason(tmp_path: Path) -> 
 def _operator_run(tmp_path: Path, baseline: dict[str, Any]) -> Any:
     """A whole operator run (fake Kubernetes, real trainer, local store) of a majority-class
     dummy, judged against a stored GaussianNB run of those samples."""
-    from tests.unit.kube.test_service import UID, Clock, FakeKube, body, make_service, train
+    from tests.unit.kube.fakekube import Clock, FakeKube
+    from tests.unit.kube.test_service import UID, body, make_service, train
 
     root = tmp_path / "store"
     subset = {"indices": list(range(0, 150, 10))}  # 15 folds: 5 of each class

@@ -199,7 +199,8 @@ def test_a_gate_failed_in_any_repeat_fails_the_run(
 
 
 def test_the_operator_refuses_repeats_for_now(tmp_path: Path) -> None:
-    from tests.unit.kube.test_service import Clock, FakeKube, body, make_service
+    from tests.unit.kube.fakekube import Clock, FakeKube
+    from tests.unit.kube.test_service import body, make_service
 
     kube = FakeKube()
     service = make_service(kube, tmp_path / "store", Clock())

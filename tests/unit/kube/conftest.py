@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,8 @@ from loocv_operator.results import FoldResult
 from loocv_operator.spec import LOOCVRunSpec, parse_spec
 from loocv_operator.store import RunLocation
 from loocv_operator.summaries import MergedSummary
+
+from .fakekube import Clock, FakeKube
 
 RUN = RunLocation(name="iris-nb", namespace="team-a", uid="0f9c4d5e-1111-2222-3333-444455556666")
 
@@ -49,3 +52,19 @@ def defaults() -> JobDefaults:
         s3_endpoint="http://minio:9000",
         storage_secret="default-s3",
     )
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """The run service's store (a directory)."""
+    return tmp_path / "store"
+
+
+@pytest.fixture
+def kube() -> FakeKube:
+    return FakeKube()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()

@@ -10,32 +10,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from loocv_operator.kube.accounting import LEDGER_ARTIFACT
 from loocv_operator.kube.jobs import LABEL_STEP, STEP_TRAIN
 from loocv_operator.store import LocalStore, RunLocation
 from loocv_operator.usage import USAGE_ARTIFACT
 
-from .test_service import UID, Clock, FakeKube, admit, body, make_service, pending, run_pod
+from .fakekube import Clock, FakeKube
+from .test_service import UID, admit, body, make_service, pending, run_pod
 
 LOCATION = RunLocation("ns", "iris", UID)
 POD_SECONDS = 100  # each trainer pod runs this long, 1 core requested: 100 core-seconds
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    return tmp_path / "store"
-
-
-@pytest.fixture
-def kube() -> FakeKube:
-    return FakeKube()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 def budgeted(max_core_hours: float, concurrency: int = 1) -> dict[str, Any]:

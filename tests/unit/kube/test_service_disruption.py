@@ -7,24 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from .test_service import UID, Clock, FakeKube, admit, body, make_service, train
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    return tmp_path / "store"
-
-
-@pytest.fixture
-def kube() -> FakeKube:
-    return FakeKube()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+from .fakekube import Clock, FakeKube
+from .test_service import UID, admit, body, make_service, train
 
 
 def disrupt(kube: FakeKube, name: str) -> str:

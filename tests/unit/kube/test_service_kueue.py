@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.unit.kube.test_service import UID, Clock, FakeKube, admit, body, make_service, train
+from tests.unit.kube.fakekube import Clock, FakeKube
+from tests.unit.kube.test_service import UID, admit, body, make_service, train
 
 QUEUE = "team-a"
 

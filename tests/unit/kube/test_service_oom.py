@@ -9,40 +9,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from loocv_operator.kube.jobs import LABEL_BATCH
 from loocv_operator.ledger import load_results
 from loocv_operator.store import LocalStore, RunLocation
 
-from .test_service import (
-    UID,
-    Clock,
-    FakeKube,
-    admit,
-    body,
-    make_service,
-    pending,
-    plan_of,
-    train,
-)
+from .fakekube import Clock, FakeKube
+from .test_service import UID, admit, body, make_service, pending, plan_of, train
 
 LOCATION = RunLocation("ns", "iris", UID)
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    return tmp_path / "store"
-
-
-@pytest.fixture
-def kube() -> FakeKube:
-    return FakeKube()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 def oom_kill(kube: FakeKube, name: str) -> None:
