@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 EXAMPLE ?= examples/breast-cancer-logreg.yaml
 
-.PHONY: install run test test-deps unit integration chart e2e e2e-node bench lint crd demo clean images images-test node-deps
+.PHONY: install run test test-deps unit integration chart e2e e2e-deps e2e-node bench lint crd demo clean images images-test node-deps
 
 install: $(STAMP)  ## virtualenv with the package (editable) and the test tools
 
@@ -48,15 +48,21 @@ node-deps:  ## Debian packages for `make images` and the real e2e node
 images: node-deps  ## trainer + operator (+ pause) images, ~5 min cold, tagged ghcr.io/loocv-dev/*:<version>
 	tests/e2e/images/build.sh
 
+# The e2e tier runs in namespaces with no network: what it builds from the Go module proxy
+# (control plane, kubelet, versitygw, Kueue, helm) is built first, out here (cached).
+e2e-deps: install  ## build the e2e binaries from the Go module proxy (~20 min cold, cached)
+	$(BIN)/python tests/e2e/build_deps.py
+
 images-test: install images  ## inside each image: pinned versions, `loocv --version`, a real batch
+	$(BIN)/python tests/e2e/build_deps.py --s3-only
 	tests/e2e/images/run-isolated.sh $(BIN)/python -m pytest tests/e2e/test_images.py -m images -p no:cacheprovider
 
 # The e2e tier runs inside a private network/mount/PID namespace (tests/e2e/node/isolated.sh):
 # the real node's bridge, iptables rules, tmpfs mounts and sysctl files live and die with it.
-e2e: install images  ## tier 3: real control plane + a real node running our images (~12 min cold)
+e2e: install images e2e-deps  ## tier 3: real control plane + a real node running our images (~12 min cold)
 	tests/e2e/node/isolated.sh $(BIN)/python -m pytest tests/e2e -m e2e -x
 
-e2e-node: install images  ## only the scenarios on the real node (test_real_node.py, the Helm install)
+e2e-node: install images e2e-deps  ## only the scenarios on the real node (test_real_node.py, the Helm install)
 	tests/e2e/node/isolated.sh $(BIN)/python -m pytest tests/e2e/test_real_node.py tests/e2e/test_helm_install_real_node.py -m realnode -x
 
 # Part 4 (operator scale on the e2e control plane, ~15 min more) runs only where it can: root and
@@ -66,7 +72,7 @@ BENCH_ARGS ?=
 bench: install  ## benchmark suite -> docs/benchmarks.md (not a test; ~3 min on 2 cores, +~15 min part 4)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-demo: install images  ## a private control plane + real node + S3 + the operator (helm); watch a run
+demo: install images e2e-deps  ## a private control plane + real node + S3 + the operator (helm); watch a run
 	LOOCV_E2E_PIDFILE=$${TMPDIR:-/tmp}/loocv-demo.pid tests/e2e/node/isolated.sh $(BIN)/python tests/e2e/demo.py $(DEMO_ARGS)
 
 lint: install  ## ruff and mypy
