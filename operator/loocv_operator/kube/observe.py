@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from .jobs import (
@@ -25,7 +24,7 @@ from .jobs import (
     STEP_REPORT,
     STEP_TRAIN,
 )
-from .usage import PodUsage, pod_usage
+from .usage import PodUsage, api_time, pod_usage
 
 FINISHED_SUCCEEDED = "Succeeded"
 FINISHED_FAILED = "Failed"
@@ -63,16 +62,6 @@ class ObservedJob:
         if self.started is None or self.completed is None:
             return None
         return max(0.0, self.completed - self.started)
-
-
-def _timestamp(value: Any) -> float | None:
-    """An RFC 3339 time as the API server writes it, in epoch seconds; None if absent."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -134,8 +123,8 @@ def observe_job(job: Mapping[str, Any]) -> ObservedJob | None:
         suspended=suspended,
         failures_before=_int(annotations.get(ANNOTATION_FAILURES)),
         preemptions_before=_int(annotations.get(ANNOTATION_PREEMPTIONS)),
-        started=_timestamp(status.get("startTime")),
-        completed=_timestamp(status.get("completionTime")),
+        started=api_time(status.get("startTime")),
+        completed=api_time(status.get("completionTime")),
         memory_limit=_memory_limit(job),
         between_pods=finished is None and not suspended and not _int(status.get("active")),
         terminating=_int(status.get("terminating")),

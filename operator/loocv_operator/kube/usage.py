@@ -63,7 +63,8 @@ def container_requests(containers: Iterable[Mapping[str, Any]]) -> Requests:
     return Requests(cores, gpus, memory)
 
 
-def _time(value: Any) -> float | None:
+def api_time(value: Any) -> float | None:
+    """An RFC 3339 time as the API server writes it, in epoch seconds; None if absent."""
     if not isinstance(value, str) or not value:
         return None
     try:
@@ -134,10 +135,10 @@ def pod_usage(pod: Mapping[str, Any], now: float) -> PodUsage | None:
     for container in statuses:
         state = container.get("state") or {}
         running, terminated = state.get("running") or {}, state.get("terminated") or {}
-        start = _time(running.get("startedAt")) or _time(terminated.get("startedAt"))
+        start = api_time(running.get("startedAt")) or api_time(terminated.get("startedAt"))
         if start is not None:
             starts.append(start)
-        end = _time(terminated.get("finishedAt"))
+        end = api_time(terminated.get("finishedAt"))
         if end is not None:
             ends.append(end)
     all_ended = bool(statuses) and len(ends) == len(statuses)
